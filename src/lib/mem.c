@@ -1,0 +1,63 @@
+#include "lib/mem.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+/* A size header in front of each block lets free() wipe exactly what was allocated. */
+#define HEADER 16
+
+void *zk_wipe_malloc(size_t n)
+{
+	if (n > SIZE_MAX - HEADER)
+		return NULL;
+	unsigned char *p = malloc(n + HEADER);
+	if (!p)
+		return NULL;
+	memcpy(p, &n, sizeof(n));
+	return p + HEADER;
+}
+
+void zk_wipe_free(void *ptr)
+{
+	if (!ptr)
+		return;
+	unsigned char *p = (unsigned char *)ptr - HEADER;
+	size_t n;
+	memcpy(&n, p, sizeof(n));
+	sodium_memzero(p, n + HEADER);
+	free(p);
+}
+
+char *zk_wipe_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = zk_wipe_malloc(n);
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+void zk_wipe_str(char *s)
+{
+	zk_wipe_free(s);
+}
+
+int zk_mem_init(void)
+{
+	if (sodium_init() < 0)
+		return -1;
+	json_set_alloc_funcs(zk_wipe_malloc, zk_wipe_free);
+	return 0;
+}
+
+void zk_mem_harden_process(void)
+{
+	struct rlimit none = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &none);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}

@@ -1,0 +1,22 @@
+#ifndef ZK_MEM_H
+#define ZK_MEM_H
+
+#include <stddef.h>
+
+/*
+ * Memory that may hold plaintext. zk_mem_init() must run once at start: it initialises libsodium and makes
+ * jansson allocate through zk_wipe_malloc()/zk_wipe_free(), so every parsed request body and every built
+ * response that held a secret is wiped when it is freed.
+ */
+int zk_mem_init(void);
+
+void *zk_wipe_malloc(size_t n);
+void zk_wipe_free(void *p);
+char *zk_wipe_strdup(const char *s);
+/* Wipes and frees a NUL-terminated string (e.g. one returned by json_dumps). */
+void zk_wipe_str(char *s);
+
+/* Disables core dumps and ptrace attach for this process. */
+void zk_mem_harden_process(void);
+
+#endif
