@@ -1,0 +1,459 @@
+#include "vaultd/audit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/clock.h"
+#include "lib/mem.h"
+
+#define RING_SIZE 4096
+#define CHECKPOINT_EVERY 1000
+#define CHECKPOINT_MS 60000
+
+enum audit_kind { AUDIT_AEAD = 1, AUDIT_SEALED = 2 };
+
+struct read_entry {
+	char action[24];
+	char user_id[129];
+	char secret_key[VAULTD_NAME_MAX + 1];
+	char token_id[33];
+	char ip[48];
+	char error[32];
+	bool success;
+	int64_t second;
+	uint64_t count;
+};
+
+struct read_audit {
+	pthread_mutex_t lock;
+	struct read_entry *ring;
+	size_t head, count;
+	int64_t last_checkpoint_ms;
+};
+
+struct read_audit *read_audit_new(void)
+{
+	struct read_audit *ra = calloc(1, sizeof(*ra));
+	if (!ra || !(ra->ring = calloc(RING_SIZE, sizeof(*ra->ring)))) {
+		free(ra);
+		return NULL;
+	}
+	pthread_mutex_init(&ra->lock, NULL);
+	ra->last_checkpoint_ms = zk_mono_ms();
+	return ra;
+}
+
+void read_audit_free(struct read_audit *ra)
+{
+	if (!ra)
+		return;
+	sodium_memzero(ra->ring, RING_SIZE * sizeof(*ra->ring));
+	free(ra->ring);
+	pthread_mutex_destroy(&ra->lock);
+	free(ra);
+}
+
+#define COPY(dst, src) snprintf((dst), sizeof(dst), "%s", (src) ? (src) : "")
+
+static bool same_read(const struct read_entry *r, const struct audit_event *e, int64_t second)
+{
+	return r->second == second && r->success == e->success && !strcmp(r->action, e->action) &&
+	       !strcmp(r->user_id, e->user_id ? e->user_id : "") &&
+	       !strcmp(r->secret_key, e->secret_key ? e->secret_key : "") &&
+	       !strcmp(r->token_id, e->token_id ? e->token_id : "") && !strcmp(r->ip, e->ip ? e->ip : "");
+}
+
+int audit_read(struct vault *v, const struct audit_event *e)
+{
+	struct read_audit *ra = v->raudit;
+	int64_t second = zk_now_ms() / 1000;
+	int rc = 0;
+
+	pthread_mutex_lock(&ra->lock);
+	if (ra->count) {
+		struct read_entry *last = &ra->ring[(ra->head + ra->count - 1) % RING_SIZE];
+		if (same_read(last, e, second)) {
+			last->count++;
+			goto out;
+		}
+	}
+	if (ra->count == RING_SIZE) {
+		rc = -1;
+		goto out;
+	}
+	struct read_entry *r = &ra->ring[(ra->head + ra->count++) % RING_SIZE];
+	COPY(r->action, e->action);
+	COPY(r->user_id, e->user_id);
+	COPY(r->secret_key, e->secret_key);
+	COPY(r->token_id, e->token_id);
+	COPY(r->ip, e->ip);
+	COPY(r->error, e->error);
+	r->success = e->success;
+	r->second = second;
+	r->count = 1;
+out:
+	pthread_mutex_unlock(&ra->lock);
+	return rc;
+}
+
+bool audit_reads_pending(struct vault *v)
+{
+	pthread_mutex_lock(&v->raudit->lock);
+	bool pending = v->raudit->count > 0;
+	pthread_mutex_unlock(&v->raudit->lock);
+	return pending;
+}
+
+static void chain_hash(unsigned char out[ZK_HASH_BYTES], const unsigned char prev[ZK_HASH_BYTES], uint64_t seq,
+		       int64_t ts, int kind, const unsigned char *blob, size_t len)
+{
+	crypto_generichash_state st;
+	unsigned char b[8], k = (unsigned char)kind;
+	crypto_generichash_init(&st, NULL, 0, ZK_HASH_BYTES);
+	crypto_generichash_update(&st, (const unsigned char *)"zkv1chn\0", 8);
+	crypto_generichash_update(&st, prev, ZK_HASH_BYTES);
+	zk_store_u64le(b, seq);
+	crypto_generichash_update(&st, b, 8);
+	zk_store_u64le(b, (uint64_t)ts);
+	crypto_generichash_update(&st, b, 8);
+	crypto_generichash_update(&st, &k, 1);
+	crypto_generichash_update(&st, blob, len);
+	crypto_generichash_final(&st, out, ZK_HASH_BYTES);
+}
+
+static void entry_aad(struct zk_aad *a, const struct vault *v, uint64_t seq)
+{
+	zk_aad_init(a, "zkv1aud\0", v->vault_id);
+	zk_aad_u64(a, seq);
+}
+
+static json_t *event_json(const struct audit_event *e, uint64_t seq, int64_t ts, uint64_t count)
+{
+	char iso[ZK_ISO8601_MAX];
+	zk_iso8601(iso, ts);
+	json_t *o = json_pack("{sIssssss}", "seq", (json_int_t)seq, "timestamp", iso, "action", e->action, "userId",
+			      e->user_id ? e->user_id : "system");
+	if (e->secret_key && *e->secret_key)
+		json_object_set_new(o, "secretKey", json_string(e->secret_key));
+	if (e->target_user_id && *e->target_user_id)
+		json_object_set_new(o, "targetUserId", json_string(e->target_user_id));
+	if (e->token_id && *e->token_id)
+		json_object_set_new(o, "tokenId", json_string(e->token_id));
+	json_object_set_new(o, "success", json_boolean(e->success));
+	if (e->error && *e->error)
+		json_object_set_new(o, "error", json_string(e->error));
+	if (e->ip && *e->ip)
+		json_object_set_new(o, "ipAddress", json_string(e->ip));
+	if (count > 1)
+		json_object_set_new(o, "count", json_integer((json_int_t)count));
+	return o;
+}
+
+static int append_entry(struct vault *v, struct writer_state *st, const struct audit_event *e, int64_t ts,
+			uint64_t count)
+{
+	uint64_t seq = st->audit_seq + 1;
+	json_t *o = event_json(e, seq, ts, count);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	size_t n = text ? strlen(text) : 0;
+	unsigned char *blob = NULL;
+	size_t blen;
+	int kind, rc = -1;
+	sqlite3_stmt *q = NULL;
+
+	json_decref(o);
+	if (!text)
+		return -1;
+	if (v->keys) {
+		struct zk_aad a;
+		kind = AUDIT_AEAD;
+		blen = n + ZK_SEAL_OVERHEAD;
+		if (!(blob = malloc(blen)))
+			goto out;
+		entry_aad(&a, v, seq);
+		zk_seal(blob, (unsigned char *)text, n, &a, v->keys->audit_aead);
+	} else {
+		kind = AUDIT_SEALED;
+		blen = n + crypto_box_SEALBYTES;
+		if (!(blob = malloc(blen)))
+			goto out;
+		crypto_box_seal(blob, (unsigned char *)text, n, v->audit_pk);
+	}
+	unsigned char chain[ZK_HASH_BYTES];
+	chain_hash(chain, st->audit_head, seq, ts, kind, blob, blen);
+	if (sqlite3_prepare_v2(v->db, "INSERT INTO audit(seq, ts, kind, blob, chain) VALUES(?,?,?,?,?)", -1, &q,
+			       NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
+	sqlite3_bind_int64(q, 2, ts);
+	sqlite3_bind_int(q, 3, kind);
+	sqlite3_bind_blob(q, 4, blob, (int)blen, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 5, chain, ZK_HASH_BYTES, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto out;
+	st->audit_seq = seq;
+	memcpy(st->audit_head, chain, ZK_HASH_BYTES);
+	st->entries_since_checkpoint++;
+	rc = 0;
+out:
+	sqlite3_finalize(q);
+	free(blob);
+	zk_wipe_str(text);
+	return rc;
+}
+
+int audit_append(struct vault *v, struct writer_state *st, const struct audit_event *e)
+{
+	/* Before init there is no audit key, and nothing secret to record. */
+	if (!v->initialized || v->ocmt_pending)
+		return 0;
+	return append_entry(v, st, e, zk_now_ms(), 1);
+}
+
+void audit_flush_reads(struct vault *v, struct writer_state *st)
+{
+	struct read_audit *ra = v->raudit;
+	for (;;) {
+		struct read_entry r;
+		pthread_mutex_lock(&ra->lock);
+		if (!ra->count) {
+			pthread_mutex_unlock(&ra->lock);
+			break;
+		}
+		r = ra->ring[ra->head];
+		sodium_memzero(&ra->ring[ra->head], sizeof(r));
+		ra->head = (ra->head + 1) % RING_SIZE;
+		ra->count--;
+		pthread_mutex_unlock(&ra->lock);
+
+		struct audit_event e = { r.action, r.user_id, r.secret_key, NULL, r.token_id, r.error, r.ip, r.success };
+		if (v->initialized)
+			append_entry(v, st, &e, r.second * 1000, r.count);
+		sodium_memzero(&r, sizeof(r));
+	}
+}
+
+int audit_load_state(struct vault *v, struct writer_state *st)
+{
+	sqlite3_stmt *q;
+	memset(st, 0, sizeof(*st));
+	if (sqlite3_prepare_v2(v->db, "SELECT seq, chain FROM audit ORDER BY seq DESC LIMIT 1", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 1) == ZK_HASH_BYTES) {
+		st->audit_seq = (uint64_t)sqlite3_column_int64(q, 0);
+		memcpy(st->audit_head, sqlite3_column_blob(q, 1), ZK_HASH_BYTES);
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+int audit_save_state(struct vault *v, const struct writer_state *st)
+{
+	unsigned char head[8 + ZK_HASH_BYTES];
+	zk_store_u64le(head, st->audit_seq);
+	memcpy(head + 8, st->audit_head, ZK_HASH_BYTES);
+	return store_meta_put(v->db, "audit_head", head, sizeof(head));
+}
+
+static void checkpoint_message(unsigned char m[8 + 16 + 8 + 32 + 8 + 8], const struct vault *v, uint64_t seq,
+			       const unsigned char head[ZK_HASH_BYTES], uint64_t revision, int64_t ts)
+{
+	memcpy(m, "zkv1ckp\0", 8);
+	memcpy(m + 8, v->vault_id, 16);
+	zk_store_u64le(m + 24, seq);
+	memcpy(m + 32, head, 32);
+	zk_store_u64le(m + 64, revision);
+	zk_store_u64le(m + 72, (uint64_t)ts);
+}
+
+void audit_maybe_checkpoint(struct vault *v, struct writer_state *st, bool force)
+{
+	struct read_audit *ra = v->raudit;
+	int64_t now = zk_mono_ms();
+	unsigned char m[80], sig[crypto_sign_BYTES];
+	sqlite3_stmt *q;
+
+	if (!v->keys || !st->audit_seq)
+		return;
+	if (!force && st->entries_since_checkpoint < CHECKPOINT_EVERY && now - ra->last_checkpoint_ms < CHECKPOINT_MS)
+		return;
+	if (!st->entries_since_checkpoint && !force)
+		return;
+	int64_t ts = zk_now_ms();
+	checkpoint_message(m, v, st->audit_seq, st->audit_head, st->revision, ts);
+	crypto_sign_detached(sig, NULL, m, sizeof(m), v->keys->checkpoint_sk);
+	if (sqlite3_prepare_v2(v->db, "INSERT OR REPLACE INTO checkpoints(seq, head, revision, ts, sig) "
+				      "VALUES(?,?,?,?,?)", -1, &q, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)st->audit_seq);
+	sqlite3_bind_blob(q, 2, st->audit_head, ZK_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, (sqlite3_int64)st->revision);
+	sqlite3_bind_int64(q, 4, ts);
+	sqlite3_bind_blob(q, 5, sig, sizeof(sig), SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_DONE) {
+		st->entries_since_checkpoint = 0;
+		ra->last_checkpoint_ms = now;
+	}
+	sqlite3_finalize(q);
+}
+
+static json_t *open_entry(struct vault *v, uint64_t seq, int kind, const unsigned char *blob, size_t len)
+{
+	unsigned char *m;
+	size_t n;
+	int ok;
+
+	if (kind == AUDIT_AEAD) {
+		struct zk_aad a;
+		if (len < ZK_SEAL_OVERHEAD)
+			return NULL;
+		n = len - ZK_SEAL_OVERHEAD;
+		if (!(m = zk_wipe_malloc(n + 1)))
+			return NULL;
+		entry_aad(&a, v, seq);
+		ok = zk_open(m, blob, len, &a, v->keys->audit_aead) == 0;
+	} else {
+		if (len < crypto_box_SEALBYTES)
+			return NULL;
+		n = len - crypto_box_SEALBYTES;
+		if (!(m = zk_wipe_malloc(n + 1)))
+			return NULL;
+		ok = crypto_box_seal_open(m, blob, len, v->keys->audit_pk, v->keys->audit_sk) == 0;
+	}
+	json_t *o = ok ? json_loadb((const char *)m, n, 0, NULL) : NULL;
+	zk_wipe_free(m);
+	/* A sealed entry carries its own seq; it must be the row it is stored in. */
+	if (o && json_integer_value(json_object_get(o, "seq")) != (json_int_t)seq) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+json_t *audit_query(struct vault *v, const char *secret_key, long limit)
+{
+	json_t *logs = json_array();
+	sqlite3_stmt *q;
+
+	pthread_mutex_lock(&v->rodb_lock);
+	if (sqlite3_prepare_v2(v->rodb, "SELECT seq, kind, blob FROM audit ORDER BY seq DESC", -1, &q, NULL) ==
+	    SQLITE_OK) {
+		while ((long)json_array_size(logs) < limit && sqlite3_step(q) == SQLITE_ROW) {
+			json_t *o = open_entry(v, (uint64_t)sqlite3_column_int64(q, 0), sqlite3_column_int(q, 1),
+					       sqlite3_column_blob(q, 2), (size_t)sqlite3_column_bytes(q, 2));
+			if (!o) {
+				o = json_pack("{sIss}", "seq", (json_int_t)sqlite3_column_int64(q, 0), "error",
+					      "entry cannot be decrypted");
+			} else if (secret_key) {
+				const char *k = json_string_value(json_object_get(o, "secretKey"));
+				if (!k || strcmp(k, secret_key) != 0) {
+					json_decref(o);
+					continue;
+				}
+			}
+			json_array_append_new(logs, o);
+		}
+		sqlite3_finalize(q);
+	}
+	pthread_mutex_unlock(&v->rodb_lock);
+	return logs;
+}
+
+/* Whether the stored chain value at seq is the signed head. */
+static bool chain_at(struct vault *v, uint64_t seq, const unsigned char head[ZK_HASH_BYTES])
+{
+	sqlite3_stmt *q;
+	bool ok = false;
+	if (sqlite3_prepare_v2(v->db, "SELECT chain FROM audit WHERE seq=?", -1, &q, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
+	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == ZK_HASH_BYTES)
+		ok = sodium_memcmp(sqlite3_column_blob(q, 0), head, ZK_HASH_BYTES) == 0;
+	sqlite3_finalize(q);
+	return ok;
+}
+
+int audit_verify(struct vault *v, FILE *out)
+{
+	sqlite3_stmt *q;
+	unsigned char head[ZK_HASH_BYTES] = { 0 };
+	uint64_t expect = 0, entries = 0, checkpoints = 0;
+	int bad = 0;
+
+	if (sqlite3_prepare_v2(v->db, "SELECT seq, ts, kind, blob, chain FROM audit ORDER BY seq", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(q, 0);
+		unsigned char chain[ZK_HASH_BYTES];
+		if (entries == 0)
+			expect = seq; /* retention may have moved the root; the first checkpoint then anchors it */
+		if (seq != expect) {
+			fprintf(out, "audit: entry %llu missing (found %llu)\n", (unsigned long long)expect,
+				(unsigned long long)seq);
+			bad = 1;
+			break;
+		}
+		if (entries == 0 && seq != 1) {
+			fprintf(out, "audit: log starts at entry %llu, not 1\n", (unsigned long long)seq);
+			bad = 1;
+			break;
+		}
+		chain_hash(chain, head, seq, sqlite3_column_int64(q, 1), sqlite3_column_int(q, 2),
+			   sqlite3_column_blob(q, 3), (size_t)sqlite3_column_bytes(q, 3));
+		if (sqlite3_column_bytes(q, 4) != ZK_HASH_BYTES ||
+		    sodium_memcmp(chain, sqlite3_column_blob(q, 4), ZK_HASH_BYTES) != 0) {
+			fprintf(out, "audit: entry %llu was altered or moved\n", (unsigned long long)seq);
+			bad = 1;
+			break;
+		}
+		memcpy(head, chain, ZK_HASH_BYTES);
+		expect = seq + 1;
+		entries++;
+	}
+	sqlite3_finalize(q);
+
+	unsigned char *saved;
+	size_t len;
+	if (!bad && store_meta_get(v->db, "audit_head", &saved, &len) == 0) {
+		if (len != 8 + ZK_HASH_BYTES || zk_load_u64le(saved) != entries ||
+		    sodium_memcmp(saved + 8, head, ZK_HASH_BYTES) != 0) {
+			fprintf(out, "audit: the log ends before its recorded head (entries were deleted)\n");
+			bad = 1;
+		}
+		free(saved);
+	}
+
+	if (!bad && sqlite3_prepare_v2(v->db, "SELECT seq, head, revision, ts, sig FROM checkpoints ORDER BY seq",
+				       -1, &q, NULL) == SQLITE_OK) {
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			unsigned char m[80];
+			uint64_t seq = (uint64_t)sqlite3_column_int64(q, 0);
+			if (sqlite3_column_bytes(q, 1) != ZK_HASH_BYTES || sqlite3_column_bytes(q, 4) != crypto_sign_BYTES) {
+				bad = 1;
+				break;
+			}
+			checkpoint_message(m, v, seq, sqlite3_column_blob(q, 1), (uint64_t)sqlite3_column_int64(q, 2),
+					   sqlite3_column_int64(q, 3));
+			if (crypto_sign_verify_detached(sqlite3_column_blob(q, 4), m, sizeof(m), v->checkpoint_pk) != 0) {
+				fprintf(out, "audit: checkpoint at entry %llu has a bad signature\n",
+					(unsigned long long)seq);
+				bad = 1;
+				break;
+			}
+			if (seq > entries || !chain_at(v, seq, sqlite3_column_blob(q, 1))) {
+				fprintf(out, "audit: checkpoint at entry %llu does not match the log (altered or truncated)\n",
+					(unsigned long long)seq);
+				bad = 1;
+				break;
+			}
+			checkpoints++;
+		}
+		sqlite3_finalize(q);
+	}
+	if (!bad)
+		fprintf(out, "audit: %llu entries, %llu signed checkpoints, chain intact\n",
+			(unsigned long long)entries, (unsigned long long)checkpoints);
+	return bad ? 1 : 0;
+}

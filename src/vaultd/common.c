@@ -1,0 +1,165 @@
+#include "vaultd/common.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vaultd/audit.h"
+
+bool require_management(struct vault *v, struct zk_http_req *r)
+{
+	const char *t = zk_http_header(r, "X-Auth-Token");
+	size_t n = strlen(v->cfg.auth_token);
+	unsigned char a[crypto_generichash_BYTES], b[crypto_generichash_BYTES];
+
+	if (!t) {
+		zk_http_error(r, 401, "Unauthorized", NULL);
+		return false;
+	}
+	/* Compare digests in constant time so neither the length nor a prefix leaks. */
+	crypto_generichash(a, sizeof(a), (const unsigned char *)t, strlen(t), NULL, 0);
+	crypto_generichash(b, sizeof(b), (const unsigned char *)v->cfg.auth_token, n, NULL, 0);
+	if (sodium_memcmp(a, b, sizeof(a)) != 0) {
+		zk_http_error(r, 401, "Unauthorized", NULL);
+		return false;
+	}
+	return true;
+}
+
+void locked_error(struct vault *v, struct zk_http_req *r)
+{
+	json_t *o = json_pack("{ssss}", "error", "Vault is locked", "code", "VAULT_LOCKED");
+	if (v->cfg.unlock_url)
+		json_object_set_new(o, "unlockUrl", json_string(v->cfg.unlock_url));
+	zk_http_reply(r, 423, o);
+}
+
+bool require_unlocked(struct vault *v, struct zk_http_req *r)
+{
+	if (vault_unlocked(v))
+		return true;
+	locked_error(v, r);
+	return false;
+}
+
+void validation_error(struct zk_http_req *r, const char *what, const char *details)
+{
+	zk_http_reply(r, 400, json_pack("{ssss}", "error", what, "details", details));
+}
+
+bool body_object(struct zk_http_req *r, json_t **out)
+{
+	json_error_t e;
+	size_t i = 0;
+
+	while (i < r->body_len && isspace(r->body[i]))
+		i++;
+	if (i == r->body_len) {
+		*out = json_object();
+		return true;
+	}
+	json_t *o = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
+	if (!o) {
+		/* jansson's message names the position, never quotes the input. */
+		char details[200];
+		snprintf(details, sizeof(details), "%s at line %d column %d", e.text, e.line, e.column);
+		validation_error(r, "Invalid JSON", details);
+		return false;
+	}
+	if (!json_is_object(o)) {
+		json_decref(o);
+		validation_error(r, "Invalid request body", "Expected object");
+		return false;
+	}
+	*out = o;
+	return true;
+}
+
+bool valid_uuid(const char *s)
+{
+	static const int groups[] = { 8, 4, 4, 4, 12 };
+	if (!s)
+		return false;
+	for (int g = 0; g < 5; g++) {
+		for (int i = 0; i < groups[g]; i++, s++)
+			if (!isxdigit((unsigned char)*s))
+				return false;
+		if (g < 4 && *s++ != '-')
+			return false;
+	}
+	return *s == '\0';
+}
+
+const char *secret_name_problem(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n == 0)
+		return "Secret key is required";
+	if (n > VAULTD_NAME_MAX)
+		return "Secret key must be less than 255 characters";
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+			return "Secret key must contain only letters, numbers, underscores, dots, and hyphens";
+	return NULL;
+}
+
+void job_reply_done(struct vault *v, struct job *j)
+{
+	if (!j->req)
+		return;
+	if (j->rc == 0) {
+		zk_http_reply(j->req, 200, j->reply ? json_incref(j->reply) : json_pack("{sb}", "success", 1));
+		return;
+	}
+	if (j->rc == 423) {
+		locked_error(v, j->req);
+		return;
+	}
+	zk_http_error(j->req, (unsigned)j->rc, j->error ? j->error : "Internal error", j->error_code);
+}
+
+struct audit_arg {
+	char action[32], user[130], key[256], error[64], ip[48];
+	bool success;
+};
+
+static int audit_apply(struct vault *v, struct job *j)
+{
+	struct audit_arg *a = j->arg;
+	struct audit_event e = { a->action, a->user, a->key, NULL, NULL, a->error, a->ip, a->success };
+	return audit_append(v, writer_state(v->writer), &e) == 0 ? 0 : 500;
+}
+
+void audit_async(struct vault *v, const char *action, const char *user, const char *secret_key, bool success,
+		 const char *error, const char *ip)
+{
+	struct job *j = job_new(audit_apply, NULL, NULL, NULL);
+	struct audit_arg *a = calloc(1, sizeof(*a));
+	if (!j || !a) {
+		free(j);
+		free(a);
+		return;
+	}
+	snprintf(a->action, sizeof(a->action), "%s", action);
+	snprintf(a->user, sizeof(a->user), "%s", user ? user : "system");
+	snprintf(a->key, sizeof(a->key), "%s", secret_key ? secret_key : "");
+	snprintf(a->error, sizeof(a->error), "%s", error ? error : "");
+	snprintf(a->ip, sizeof(a->ip), "%s", ip ? ip : "");
+	a->success = success;
+	j->arg = a;
+	j->free_arg = free;
+	writer_submit(v->writer, j);
+}
+
+static void submit_deferred(struct zk_http_req *r, void *arg)
+{
+	struct job *j = arg;
+	writer_submit(j->writer, j);
+}
+
+void defer_job(struct vault *v, struct zk_http_req *r, struct job *j)
+{
+	j->req = r;
+	j->writer = v->writer;
+	zk_http_defer(r, submit_deferred, j);
+}

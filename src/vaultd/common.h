@@ -1,0 +1,27 @@
+#ifndef ZK_VAULTD_COMMON_H
+#define ZK_VAULTD_COMMON_H
+
+/* Checks and replies shared by the route handlers. */
+#include "vaultd/writer.h"
+
+/* Each returns true when the request may go on; otherwise it has set the error reply. */
+bool require_management(struct vault *v, struct zk_http_req *r);
+bool require_unlocked(struct vault *v, struct zk_http_req *r);
+/* Parses the body as a JSON object ({} when empty). */
+bool body_object(struct zk_http_req *r, json_t **out);
+void validation_error(struct zk_http_req *r, const char *what, const char *details);
+void locked_error(struct vault *v, struct zk_http_req *r);
+
+bool valid_uuid(const char *s);
+/* NULL when valid, else the reference's message. */
+const char *secret_name_problem(const char *s);
+
+/* Suspends the request and hands j to the writer; j->done answers it. */
+void defer_job(struct vault *v, struct zk_http_req *r, struct job *j);
+/* Default done(): 200 with j->reply, or the error for j->rc. */
+void job_reply_done(struct vault *v, struct job *j);
+/* Queues an audit entry in its own job (nobody waits for it). */
+void audit_async(struct vault *v, const char *action, const char *user, const char *secret_key, bool success,
+		 const char *error, const char *ip);
+
+#endif

@@ -1,0 +1,217 @@
+/* The vault's SQLite file: WAL, synchronous=FULL, a small page cache; schema in docs/FORMAT.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vaultd/vaultd.h"
+
+static const char schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"PRAGMA synchronous=FULL;"
+	"PRAGMA cache_size=-256;"
+	"PRAGMA secure_delete=ON;"
+	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS wrappers(type INTEGER PRIMARY KEY, blob BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS records(name_hash BLOB NOT NULL, version INTEGER NOT NULL,"
+	" record_id BLOB NOT NULL, tombstone INTEGER NOT NULL, sealed BLOB NOT NULL,"
+	" PRIMARY KEY(name_hash, version)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind INTEGER NOT NULL,"
+	" blob BLOB NOT NULL, chain BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS checkpoints(seq INTEGER PRIMARY KEY, head BLOB NOT NULL,"
+	" revision INTEGER NOT NULL, ts INTEGER NOT NULL, sig BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS tokens(jti TEXT PRIMARY KEY, sub TEXT NOT NULL, exp INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS revocations(jti TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS subjects(sub TEXT PRIMARY KEY, not_before INTEGER NOT NULL) WITHOUT ROWID;";
+
+int store_exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "vaultd: storage: %s\n", msg ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_db(sqlite3 **db, const char *path, int flags)
+{
+	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_busy_timeout(*db, 5000);
+	return 0;
+}
+
+static int load_transport_key(struct vault *v, char *err, size_t errlen)
+{
+	char path[4096];
+	unsigned char sk[crypto_box_SECRETKEYBYTES];
+	snprintf(path, sizeof(path), "%s/transport.key", v->cfg.data_dir);
+
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		/* Created once, exclusively, mode 0600: the only secret a locked vault holds. */
+		crypto_box_keypair(v->transport_pk, sk);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 || write(fd, sk, sizeof(sk)) != (ssize_t)sizeof(sk) || fsync(fd) != 0) {
+			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			sodium_memzero(sk, sizeof(sk));
+			return -1;
+		}
+		close(fd);
+		sodium_memzero(sk, sizeof(sk));
+		return 0;
+	}
+	if (fd < 0 || read(fd, sk, sizeof(sk)) != (ssize_t)sizeof(sk)) {
+		snprintf(err, errlen, "cannot read %s", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	crypto_scalarmult_base(v->transport_pk, sk);
+	sodium_memzero(sk, sizeof(sk));
+	return 0;
+}
+
+int store_open(struct vault *v, char *err, size_t errlen)
+{
+	char path[4096];
+
+	if (mkdir(v->cfg.data_dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", v->cfg.data_dir, strerror(errno));
+		return -1;
+	}
+	if (load_transport_key(v, err, errlen) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/vault.db", v->cfg.data_dir);
+	if (open_db(&v->db, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) != 0 || store_exec(v->db, schema) != 0) {
+		snprintf(err, errlen, "cannot open %s", path);
+		return -1;
+	}
+	chmod(path, 0600);
+	if (open_db(&v->rodb, path, SQLITE_OPEN_READONLY) != 0) {
+		snprintf(err, errlen, "cannot open %s read-only", path);
+		return -1;
+	}
+	store_exec(v->rodb, "PRAGMA cache_size=-256;");
+	pthread_mutex_init(&v->rodb_lock, NULL);
+	return store_load_public(v);
+}
+
+void store_close(struct vault *v)
+{
+	if (v->rodb)
+		sqlite3_close(v->rodb);
+	if (v->db)
+		sqlite3_close(v->db);
+	v->db = v->rodb = NULL;
+}
+
+int store_meta_get(sqlite3 *db, const char *k, unsigned char **out, size_t *len)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+	if (sqlite3_prepare_v2(db, "SELECT v FROM meta WHERE k=?", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		int n = sqlite3_column_bytes(st, 0);
+		unsigned char *buf = malloc((size_t)n + 1);
+		if (buf) {
+			if (n)
+				memcpy(buf, sqlite3_column_blob(st, 0), (size_t)n);
+			buf[n] = '\0';
+			*out = buf;
+			*len = (size_t)n;
+			rc = 0;
+		}
+	} else {
+		rc = 1;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_meta_put(sqlite3 *db, const char *k, const void *val, size_t len)
+{
+	sqlite3_stmt *st;
+	int rc;
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, val, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_meta_del(sqlite3 *db, const char *k)
+{
+	sqlite3_stmt *st;
+	int rc;
+	if (sqlite3_prepare_v2(db, "DELETE FROM meta WHERE k=?", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int meta_exact(sqlite3 *db, const char *k, unsigned char *out, size_t n)
+{
+	unsigned char *buf;
+	size_t len;
+	if (store_meta_get(db, k, &buf, &len) != 0)
+		return -1;
+	int rc = len == n ? 0 : -1;
+	if (rc == 0)
+		memcpy(out, buf, n);
+	free(buf);
+	return rc;
+}
+
+/* Loads what a locked vault may know: ids, public keys, KDF parameters. */
+int store_load_public(struct vault *v)
+{
+	unsigned char *buf;
+	size_t len;
+
+	v->initialized = false;
+	v->ocmt_pending = store_meta_get(v->db, "ocmt_import", &buf, &len) == 0;
+	if (v->ocmt_pending) {
+		free(buf);
+		v->initialized = true;
+		return 0;
+	}
+	if (meta_exact(v->db, "vault_id", v->vault_id, sizeof(v->vault_id)) != 0)
+		return 0;
+	if (meta_exact(v->db, "token_pk", v->token_pk, sizeof(v->token_pk)) != 0 ||
+	    meta_exact(v->db, "audit_pk", v->audit_pk, sizeof(v->audit_pk)) != 0 ||
+	    meta_exact(v->db, "checkpoint_pk", v->checkpoint_pk, sizeof(v->checkpoint_pk)) != 0)
+		return -1;
+	sodium_bin2hex(v->vault_id_hex, sizeof(v->vault_id_hex), v->vault_id, sizeof(v->vault_id));
+	if (store_meta_get(v->db, "created", &buf, &len) == 0) {
+		snprintf(v->created, sizeof(v->created), "%s", (char *)buf);
+		free(buf);
+	}
+
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(v->db, "SELECT blob FROM wrappers WHERE type=1", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	int rc = -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rc = wrapper_params(&v->kdf, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+	sqlite3_finalize(st);
+	if (rc != 0)
+		return -1;
+	v->initialized = true;
+	return 0;
+}

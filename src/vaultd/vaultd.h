@@ -1,0 +1,167 @@
+#ifndef ZK_VAULTD_H
+#define ZK_VAULTD_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/brlock.h"
+#include "lib/crypto.h"
+#include "lib/http.h"
+
+#define VAULTD_DEFAULT_PORT 18790
+#define VAULTD_SESSION_SECONDS 1800
+#define VAULTD_MAX_VERSIONS 10
+#define VAULTD_NAME_MAX 255
+#define VAULTD_TOKEN_MAX 8192
+#define VAULTD_MAX_PROXIES 16
+
+struct vaultd_config {
+	const char *data_dir;
+	const char *bind;
+	uint16_t port;
+	const char *group_id;
+	const char *kind; /* "group" or "user" */
+	char *auth_token;  /* wiped at exit */
+	const char *tls_cert;
+	const char *tls_key;
+	const char *unlock_url;
+	int session_seconds;
+	int max_versions;
+	char *trusted_proxies[VAULTD_MAX_PROXIES];
+	int ntrusted_proxies;
+	unsigned threads;
+};
+
+/* One record's latest version, as the read path needs it. */
+struct index_entry {
+	unsigned char name_hash[ZK_HASH_BYTES];
+	unsigned char record_id[ZK_RECORD_ID_BYTES];
+	uint64_t version;
+	bool tombstone;
+	unsigned char *sealed;
+	size_t sealed_len;
+};
+
+struct index {
+	struct index_entry **slots;
+	size_t cap; /* power of two */
+	size_t count;
+};
+
+/* Verified token claims, as cached and as checked on every request. */
+#define CLAIMS_MAX_PATTERNS 64
+#define CLAIMS_PATTERN_BYTES 4096
+enum perm { PERM_READ = 1, PERM_WRITE = 2, PERM_DELETE = 4, PERM_USE = 8, PERM_ADMIN = 16 };
+struct claims {
+	char jti[33];
+	char sub[129];
+	int64_t iat_ms;
+	int64_t exp_ms;
+	unsigned perms;
+	int npatterns;
+	uint16_t pattern_off[CLAIMS_MAX_PATTERNS];
+	char patterns[CLAIMS_PATTERN_BYTES]; /* NUL-separated */
+};
+
+struct revocations; /* tokens.c */
+struct token_cache; /* tokens.c */
+struct limiter;     /* limiter.c */
+struct writer;      /* writer.c */
+struct read_audit;  /* audit.c */
+
+struct vault {
+	struct vaultd_config cfg;
+	sqlite3 *db;     /* owned by the writer thread once it runs */
+	sqlite3 *rodb;   /* read-only connection for cold reads (versions, audit) */
+	pthread_mutex_t rodb_lock;
+
+	/* Public state, set at init and never changed after. */
+	bool initialized;
+	bool ocmt_pending; /* imported from OCMT, converted on first unlock */
+	unsigned char vault_id[ZK_VAULT_ID_BYTES];
+	char vault_id_hex[ZK_VAULT_ID_BYTES * 2 + 1];
+	unsigned char token_pk[crypto_sign_PUBLICKEYBYTES];
+	unsigned char audit_pk[crypto_box_PUBLICKEYBYTES];
+	unsigned char checkpoint_pk[crypto_sign_PUBLICKEYBYTES];
+	unsigned char transport_pk[crypto_box_PUBLICKEYBYTES];
+	struct zk_kdf_params kdf;
+	char created[32];
+
+	/* Guarded by state_lock: readers take a slot, the writer thread takes all. */
+	struct zk_brlock state_lock;
+	struct zk_keys *keys;      /* NULL while locked */
+	atomic_llong expires_mono; /* monotonic ms; 0 when locked */
+	struct index index;
+	struct revocations *revoked;
+	uint64_t revision;
+	unsigned char digest[ZK_HASH_BYTES];
+
+	pthread_mutex_t kdf_lock; /* one Argon2id at a time */
+	struct token_cache *tcache;
+	struct limiter *unlock_limiter;
+	struct limiter *token_limiter;
+	struct writer *writer;
+	struct read_audit *raudit;
+
+	atomic_ullong n_requests, n_reads, n_writes, n_denied, n_unlocks, n_unlock_failures;
+};
+
+/* main.c */
+int vaultd_main(int argc, char *argv[]);
+
+/* store.c: the SQLite file of one vault. */
+int store_open(struct vault *v, char *err, size_t errlen);
+void store_close(struct vault *v);
+int store_exec(sqlite3 *db, const char *sql);
+int store_meta_get(sqlite3 *db, const char *k, unsigned char **v, size_t *len);
+int store_meta_put(sqlite3 *db, const char *k, const void *v, size_t len);
+int store_meta_del(sqlite3 *db, const char *k);
+int store_load_public(struct vault *v);
+
+/* index.c: name hash -> latest sealed record. */
+void index_init(struct index *ix);
+void index_clear(struct index *ix);
+const struct index_entry *index_get(const struct index *ix, const unsigned char name_hash[ZK_HASH_BYTES]);
+int index_put(struct index *ix, const struct index_entry *e); /* copies e and its sealed blob */
+
+/* digest.c: the header (revision + keyed multiset digest of the latest versions). */
+void digest_entry(unsigned char out[ZK_HASH_BYTES], const struct zk_keys *k,
+		  const unsigned char name_hash[ZK_HASH_BYTES], const unsigned char record_id[ZK_RECORD_ID_BYTES],
+		  uint64_t version, bool tombstone);
+void digest_add(unsigned char acc[ZK_HASH_BYTES], const unsigned char e[ZK_HASH_BYTES]);
+void digest_sub(unsigned char acc[ZK_HASH_BYTES], const unsigned char e[ZK_HASH_BYTES]);
+#define HEADER_BYTES (8 + ZK_HASH_BYTES + ZK_HASH_BYTES)
+void header_encode(unsigned char out[HEADER_BYTES], const struct vault *v, const struct zk_keys *k,
+		   uint64_t revision, const unsigned char digest[ZK_HASH_BYTES]);
+int header_decode(uint64_t *revision, unsigned char digest[ZK_HASH_BYTES], const unsigned char *in, size_t len,
+		  const struct vault *v, const struct zk_keys *k);
+
+/* records.c: sealing records. */
+void record_aad(struct zk_aad *a, const struct vault *v, const unsigned char name_hash[ZK_HASH_BYTES],
+		const unsigned char record_id[ZK_RECORD_ID_BYTES], uint64_t version, bool tombstone);
+int record_open(json_t **out, const struct vault *v, const struct zk_keys *k, const struct index_entry *e);
+
+/* wrapper.c: the VMK wrapped by a password KEK. */
+#define WRAPPER_BYTES (40 + ZK_SEAL_OVERHEAD + ZK_KEY_BYTES)
+enum wrapper_type { WRAPPER_PASSWORD = 1, WRAPPER_RECOVERY = 2, WRAPPER_HARDWARE = 3, WRAPPER_THRESHOLD = 4 };
+void wrapper_seal(unsigned char out[WRAPPER_BYTES], const struct vault *v, enum wrapper_type type,
+		  const struct zk_kdf_params *p, const unsigned char kek[ZK_KEY_BYTES],
+		  const unsigned char vmk[ZK_KEY_BYTES]);
+int wrapper_params(struct zk_kdf_params *p, const unsigned char *blob, size_t len);
+int wrapper_open(unsigned char vmk[ZK_KEY_BYTES], const struct vault *v, const unsigned char *blob, size_t len,
+		 const unsigned char kek[ZK_KEY_BYTES]);
+
+/* session.c */
+bool vault_unlocked(struct vault *v);
+int64_t vault_expires_in(struct vault *v);
+
+/* routes.c */
+extern const struct zk_route vaultd_routes[];
+extern const size_t vaultd_nroutes;
+void vaultd_request_cleanup(struct zk_http_req *r, void *app);
+
+#endif

@@ -1,0 +1,252 @@
+#include "vaultd/writer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/clock.h"
+#include "vaultd/audit.h"
+#include "vaultd/session.h"
+
+#define BATCH_MAX 512
+#define TICK_MS 100
+
+struct writer {
+	struct vault *v;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *head, *tail;
+	bool stop;
+	bool kicked;
+	struct writer_state st;
+};
+
+struct job *job_new(job_apply_fn apply, job_publish_fn publish, job_done_fn done, struct zk_http_req *req)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (!j)
+		return NULL;
+	j->apply = apply;
+	j->publish = publish;
+	j->done = done;
+	j->req = req;
+	return j;
+}
+
+void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	json_decref(j->reply);
+	if (j->free_arg)
+		j->free_arg(j->arg);
+	free(j);
+}
+
+struct writer_state *writer_state(struct writer *w)
+{
+	return &w->st;
+}
+
+static void finish(struct vault *v, struct job *j)
+{
+	if (j->sync) {
+		pthread_mutex_lock(&j->sync_lock);
+		j->finished = true;
+		pthread_cond_signal(&j->sync_cond);
+		pthread_mutex_unlock(&j->sync_lock);
+		return;
+	}
+	if (j->done)
+		j->done(v, j);
+	if (j->req)
+		zk_http_resume(j->req);
+	job_free(j);
+}
+
+/* The header and the audit head are written once per batch, not once per change. */
+static void save_state(struct vault *v, const struct writer_state *st, const struct writer_state *before)
+{
+	if (v->keys && (st->revision != before->revision || memcmp(st->digest, before->digest, ZK_HASH_BYTES))) {
+		unsigned char h[HEADER_BYTES];
+		header_encode(h, v, v->keys, st->revision, st->digest);
+		store_meta_put(v->db, "header", h, sizeof(h));
+	}
+	if (st->audit_seq != before->audit_seq)
+		audit_save_state(v, st);
+}
+
+static void run_batch(struct writer *w, struct job *batch)
+{
+	struct vault *v = w->v;
+	struct writer_state saved = w->st;
+	bool any = false;
+	sqlite3 *db = v->db;
+
+	if (store_exec(db, "BEGIN IMMEDIATE") != 0) {
+		for (struct job *j = batch, *next; j; j = next) {
+			next = j->next;
+			j->rc = 500;
+			finish(v, j);
+		}
+		return;
+	}
+	for (struct job *j = batch; j; j = j->next) {
+		store_exec(db, "SAVEPOINT job");
+		struct writer_state before = w->st;
+		j->rc = j->apply(v, j);
+		if (j->rc == 0) {
+			store_exec(db, "RELEASE job");
+			any = true;
+		} else {
+			store_exec(db, "ROLLBACK TO job");
+			store_exec(db, "RELEASE job");
+			w->st = before;
+		}
+	}
+	audit_flush_reads(v, &w->st);
+	audit_maybe_checkpoint(v, &w->st, w->st.checkpoint_due);
+	if (memcmp(&saved, &w->st, sizeof(saved)) != 0)
+		save_state(v, &w->st, &saved);
+	if (store_exec(db, "COMMIT") != 0) {
+		store_exec(db, "ROLLBACK");
+		w->st = saved;
+		for (struct job *j = batch; j; j = j->next)
+			if (j->rc == 0)
+				j->rc = 500;
+		any = false;
+	}
+	if (any) {
+		zk_brlock_wrlock(&v->state_lock);
+		for (struct job *j = batch; j; j = j->next)
+			if (j->rc == 0 && j->publish)
+				j->publish(v, j);
+		v->revision = w->st.revision;
+		memcpy(v->digest, w->st.digest, ZK_HASH_BYTES);
+		zk_brlock_wrunlock(&v->state_lock);
+	}
+	for (struct job *j = batch, *next; j; j = next) {
+		next = j->next;
+		finish(v, j);
+	}
+}
+
+static int noop_apply(struct vault *v, struct job *j)
+{
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	int64_t last_flush = zk_mono_ms();
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop || w->head) {
+		if (!w->head && !w->kicked) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += TICK_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+		}
+		struct job *batch = w->head, *last = NULL;
+		int n = 0;
+		for (struct job *j = batch; j && n < BATCH_MAX; j = j->next, n++)
+			last = j;
+		if (last) {
+			w->head = last->next;
+			if (!w->head)
+				w->tail = NULL;
+			last->next = NULL;
+		}
+		w->kicked = false;
+		pthread_mutex_unlock(&w->lock);
+
+		int64_t now = zk_mono_ms();
+		if (!batch && session_due(w->v))
+			batch = session_lock_job(w->v, true);
+		if (!batch && (w->st.checkpoint_due && w->v->keys))
+			batch = job_new(noop_apply, NULL, NULL, NULL);
+		if (!batch && now - last_flush >= TICK_MS && audit_reads_pending(w->v))
+			batch = job_new(noop_apply, NULL, NULL, NULL);
+		if (batch) {
+			run_batch(w, batch);
+			last_flush = now;
+		}
+
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+struct writer *writer_start(struct vault *v)
+{
+	struct writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->v = v;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	if (audit_load_state(v, &w->st) != 0 || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void writer_stop(struct writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+	free(w);
+}
+
+void writer_submit(struct writer *w, struct job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&w->lock);
+	if (w->tail)
+		w->tail->next = j;
+	else
+		w->head = j;
+	w->tail = j;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_kick(struct writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->kicked = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int writer_run(struct writer *w, struct job *j)
+{
+	j->sync = true;
+	pthread_mutex_init(&j->sync_lock, NULL);
+	pthread_cond_init(&j->sync_cond, NULL);
+	writer_submit(w, j);
+	pthread_mutex_lock(&j->sync_lock);
+	while (!j->finished)
+		pthread_cond_wait(&j->sync_cond, &j->sync_lock);
+	pthread_mutex_unlock(&j->sync_lock);
+	pthread_mutex_destroy(&j->sync_lock);
+	pthread_cond_destroy(&j->sync_cond);
+	return j->rc;
+}
