@@ -7,12 +7,16 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build dev check test test-asan fuzz bench clean
+.PHONY: all deps node-deps build dev check test test-asan fuzz bench clean
 
 all: build
 
 deps:
 	@scripts/deps.sh
+
+# npm packages for the tests that use clients no one here wrote (tests/interop/package.json).
+node-deps:
+	@cd tests/interop && npm ci --no-audit --no-fund --loglevel=error
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -21,10 +25,10 @@ build: deps
 dev: build
 	$(BUILD)/zkvault dev
 
-test: build
+test: build node-deps
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-test-asan: deps
+test-asan: deps node-deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DZK_SANITIZE=ON \
 		-DCMAKE_C_COMPILER=clang >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)

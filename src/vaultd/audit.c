@@ -293,6 +293,7 @@ void audit_maybe_checkpoint(struct vault *v, struct writer_state *st, bool force
 	sqlite3_bind_blob(q, 5, sig, sizeof(sig), SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_DONE) {
 		st->entries_since_checkpoint = 0;
+		st->checkpoint_due = false;
 		ra->last_checkpoint_ms = now;
 	}
 	sqlite3_finalize(q);

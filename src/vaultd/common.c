@@ -60,9 +60,9 @@ bool body_object(struct zk_http_req *r, json_t **out)
 	}
 	json_t *o = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
 	if (!o) {
-		/* jansson's message names the position, never quotes the input. */
-		char details[200];
-		snprintf(details, sizeof(details), "%s at line %d column %d", e.text, e.line, e.column);
+		/* Only the position: jansson's own text can quote the input, which may hold a secret. */
+		char details[96];
+		snprintf(details, sizeof(details), "Malformed JSON at line %d column %d", e.line, e.column);
 		validation_error(r, "Invalid JSON", details);
 		return false;
 	}
