@@ -9,6 +9,7 @@ static const struct subcommand {
 	int (*fn)(int argc, char *argv[]);
 	const char *description;
 } subcommands[] = {
+	{ "dev", dev_main, "Run everything on localhost for development" },
 	{ "vaultd", vaultd_main, "Run a vault server (group or user)" },
 #define ZK_CLI_ENTRY(n, f, d) { n, f, d },
 #include "cli/commands.def"
