@@ -49,58 +49,13 @@ void validation_error(struct zk_http_req *r, const char *what, const char *detai
 
 bool body_object(struct zk_http_req *r, json_t **out)
 {
-	json_error_t e;
-	size_t i = 0;
-
-	while (i < r->body_len && isspace(r->body[i]))
-		i++;
-	if (i == r->body_len) {
-		*out = json_object();
-		return true;
-	}
-	json_t *o = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
-	if (!o) {
-		/* Only the position: jansson's own text can quote the input, which may hold a secret. */
-		char details[96];
-		snprintf(details, sizeof(details), "Malformed JSON at line %d column %d", e.line, e.column);
-		validation_error(r, "Invalid JSON", details);
+	char details[96];
+	const char *what = validate_parse_body(out, r->body, r->body_len, details, sizeof(details));
+	if (what) {
+		validation_error(r, what, details);
 		return false;
 	}
-	if (!json_is_object(o)) {
-		json_decref(o);
-		validation_error(r, "Invalid request body", "Expected object");
-		return false;
-	}
-	*out = o;
 	return true;
-}
-
-bool valid_uuid(const char *s)
-{
-	static const int groups[] = { 8, 4, 4, 4, 12 };
-	if (!s)
-		return false;
-	for (int g = 0; g < 5; g++) {
-		for (int i = 0; i < groups[g]; i++, s++)
-			if (!isxdigit((unsigned char)*s))
-				return false;
-		if (g < 4 && *s++ != '-')
-			return false;
-	}
-	return *s == '\0';
-}
-
-const char *secret_name_problem(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n == 0)
-		return "Secret key is required";
-	if (n > VAULTD_NAME_MAX)
-		return "Secret key must be less than 255 characters";
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
-			return "Secret key must contain only letters, numbers, underscores, dots, and hyphens";
-	return NULL;
 }
 
 void job_reply_done(struct vault *v, struct job *j)

@@ -2,6 +2,7 @@
 #define ZK_VAULTD_COMMON_H
 
 /* Checks and replies shared by the route handlers. */
+#include "vaultd/validate.h"
 #include "vaultd/writer.h"
 
 /* Each returns true when the request may go on; otherwise it has set the error reply. */
@@ -11,10 +12,6 @@ bool require_unlocked(struct vault *v, struct zk_http_req *r);
 bool body_object(struct zk_http_req *r, json_t **out);
 void validation_error(struct zk_http_req *r, const char *what, const char *details);
 void locked_error(struct vault *v, struct zk_http_req *r);
-
-bool valid_uuid(const char *s);
-/* NULL when valid, else the reference's message. */
-const char *secret_name_problem(const char *s);
 
 /* Suspends the request and hands j to the writer; j->done answers it. */
 void defer_job(struct vault *v, struct zk_http_req *r, struct job *j);

@@ -13,9 +13,7 @@
 #include "vaultd/limiter.h"
 #include "vaultd/routes.h"
 #include "vaultd/tokens.h"
-
-#define EXPORT_FORMAT "zkvault-export"
-#define EXPORT_VERSION 1
+#include "vaultd/validate.h"
 
 static json_t *b64(const void *p, size_t n)
 {
@@ -101,6 +99,7 @@ static const struct table {
 	  "INSERT INTO subjects(sub, not_before) VALUES(?,?)", { "tsub", "inot_before" } },
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
+_Static_assert(NTABLES == EXPORT_NTABLES, "validate.c's export_table_keys must list the same tables");
 
 static const char *meta_blobs[] = { "vault_id", "token_pk", "audit_pk", "checkpoint_pk", "header", "audit_head" };
 static const char *meta_texts[] = { "format", "kind", "group_id", "created" };
@@ -315,27 +314,6 @@ static void import_done(struct vault *v, struct job *j)
 	job_reply_done(v, j);
 }
 
-/* Structural checks of a native envelope, before anything is written. */
-static const char *check_native(json_t *env)
-{
-	json_t *meta = json_object_get(env, "meta");
-	unsigned char id[ZK_VAULT_ID_BYTES];
-	if (json_integer_value(json_object_get(env, "version")) != EXPORT_VERSION)
-		return "unsupported export version";
-	if (!json_is_object(meta))
-		return "meta: Required";
-	if (zk_b64_decode_exact(id, sizeof(id), json_string_value(json_object_get(meta, "vault_id"))) != 0)
-		return "meta.vault_id: Expected 16 bytes of base64";
-	if (!json_is_integer(json_object_get(env, "revision")) || json_integer_value(json_object_get(env, "revision")) < 0)
-		return "revision: Expected a non-negative integer";
-	for (size_t t = 0; t < NTABLES; t++)
-		if (!json_is_array(json_object_get(env, tables[t].key)))
-			return "missing table";
-	if (json_array_size(json_object_get(env, "wrappers")) == 0)
-		return "wrappers: At least one wrapper required";
-	return NULL;
-}
-
 void handle_import(struct zk_http_req *r, void *app)
 {
 	struct vault *v = app;
@@ -345,7 +323,6 @@ void handle_import(struct zk_http_req *r, void *app)
 	if (!require_management(v, r) || !body_object(r, &body))
 		return;
 	json_t *env = json_object_get(body, "vault"), *force = json_object_get(body, "force");
-	const char *format = json_string_value(json_object_get(env, "format"));
 	struct import_arg *a = calloc(1, sizeof(*a));
 	if (!a) {
 		json_decref(body);
@@ -357,21 +334,15 @@ void handle_import(struct zk_http_req *r, void *app)
 	client_address(v, r, a->ip);
 	json_decref(body);
 
-	const char *problem = NULL;
-	if (!json_is_object(env) || !format)
-		problem = "vault: Expected an export envelope";
-	else if (!strcmp(format, "ocmt-group-vault")) {
-		a->ocmt = true;
-		if (zk_ocmt_check(env, err, sizeof(err)) != 0)
-			problem = err;
-		else if (v->initialized) {
+	const char *problem = validate_import_envelope(env, &a->ocmt, err, sizeof(err));
+	if (!problem && a->ocmt) {
+		if (v->initialized) {
 			import_arg_free(a);
 			zk_http_error(r, 409, "Vault already initialized", NULL);
 			return;
 		}
-	} else if (!strcmp(format, EXPORT_FORMAT)) {
-		problem = check_native(env);
-		if (!problem && v->initialized) {
+	} else if (!problem) {
+		if (v->initialized) {
 			/* Only a newer (or forced) copy of this same vault may replace it: a restore. */
 			unsigned char id[ZK_VAULT_ID_BYTES];
 			zk_b64_decode_exact(id, sizeof(id), json_string_value(json_object_get(json_object_get(env, "meta"), "vault_id")));
@@ -399,8 +370,6 @@ void handle_import(struct zk_http_req *r, void *app)
 			}
 			a->replace = true;
 		}
-	} else {
-		problem = "vault.format: Expected \"zkvault-export\" or \"ocmt-group-vault\"";
 	}
 	if (problem) {
 		import_arg_free(a);

@@ -450,12 +450,9 @@ void handle_secret_put(struct zk_http_req *r, void *app)
 	if (!valid_key_param(r) || !body_object(r, &body))
 		return;
 	json_t *value = json_object_get(body, "value"), *meta = json_object_get(body, "metadata");
-	if (!json_is_string(value))
-		validation_error(r, "Invalid request body", value ? "value: Expected string" : "value: Required");
-	else if (!json_string_length(value))
-		validation_error(r, "Invalid request body", "value: Value is required");
-	else if (meta && !json_is_object(meta))
-		validation_error(r, "Invalid request body", "metadata: Expected object");
+	const char *problem = validate_secret_body(body);
+	if (problem)
+		validation_error(r, "Invalid request body", problem);
 	else if (require_capability(v, r, &c)) {
 		if (!claims_allow(&c.claims, r->param[0], PERM_WRITE)) {
 			deny(v, r, &c, "secret.write.denied", r->param[0]);

@@ -80,9 +80,10 @@ void handle_lock(struct zk_http_req *r, void *app)
 	if (!require_management(v, r) || !body_object(r, &body))
 		return;
 	json_t *uid = json_object_get(body, "userId");
-	if (uid && !valid_uuid(json_string_value(uid))) {
+	const char *problem = validate_lock_body(body);
+	if (problem) {
 		json_decref(body);
-		validation_error(r, "Invalid request body", "userId: Invalid UUID format");
+		validation_error(r, "Invalid request body", problem);
 		return;
 	}
 	struct job *j = session_lock_job(v, false);
@@ -564,10 +565,9 @@ void handle_init(struct zk_http_req *r, void *app)
 	if (!require_management(v, r) || !body_object(r, &body))
 		return;
 	json_t *pw = json_object_get(body, "password");
-	if (!json_is_string(pw))
-		validation_error(r, "Invalid request body", "password: Required");
-	else if (json_string_length(pw) < 16)
-		validation_error(r, "Invalid request body", "password: Vault password must be at least 16 characters");
+	const char *problem = validate_init_body(body);
+	if (problem)
+		validation_error(r, "Invalid request body", problem);
 	else if (v->initialized)
 		zk_http_error(r, 409, "Vault already initialized", NULL);
 	else {
@@ -596,11 +596,9 @@ void handle_unlock(struct zk_http_req *r, void *app)
 	if (!require_management(v, r) || !body_object(r, &body))
 		return;
 	json_t *pw = json_object_get(body, "password"), *uid = json_object_get(body, "userId");
-	if (!json_is_string(pw) || json_string_length(pw) == 0)
-		validation_error(r, "Invalid request body",
-				 json_is_string(pw) ? "password: Password is required" : "password: Required");
-	else if (uid && !valid_uuid(json_string_value(uid)))
-		validation_error(r, "Invalid request body", "userId: Invalid UUID format");
+	const char *problem = validate_unlock_body(body);
+	if (problem)
+		validation_error(r, "Invalid request body", problem);
 	else if (!v->initialized)
 		zk_http_error(r, 400, "Vault not initialized", NULL);
 	else

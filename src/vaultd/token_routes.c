@@ -9,10 +9,6 @@
 #include "vaultd/routes.h"
 #include "vaultd/tokens.h"
 
-#define TTL_DEFAULT 3600
-#define TTL_MIN 60
-#define TTL_MAX 2592000
-
 struct token_arg {
 	char jti[33];
 	char sub[130];
@@ -42,69 +38,6 @@ static int issue_apply(struct vault *v, struct job *j)
 	return rc;
 }
 
-static const char *check_issue_body(json_t *body, unsigned *perms, int64_t *ttl, char *details, size_t n)
-{
-	json_t *uid = json_object_get(body, "userId"), *allowed = json_object_get(body, "allowedSecrets");
-	json_t *pa = json_object_get(body, "permissions"), *ttlj = json_object_get(body, "ttlSeconds"), *x;
-	size_t i;
-
-	if (!uid)
-		return "userId: Required";
-	if (!valid_uuid(json_string_value(uid)))
-		return "userId: Invalid UUID format";
-	if (allowed) {
-		if (!json_is_array(allowed))
-			return "allowedSecrets: Expected array";
-		if (!json_array_size(allowed))
-			return "allowedSecrets: At least one secret pattern required";
-		if (json_array_size(allowed) > CLAIMS_MAX_PATTERNS)
-			return "allowedSecrets: Too many patterns (at most 64)";
-		json_array_foreach(allowed, i, x) {
-			const char *p = json_string_value(x);
-			size_t len = p ? strlen(p) : 0;
-			if (!p) {
-				snprintf(details, n, "allowedSecrets.%zu: Expected string", i);
-				return details;
-			}
-			/* A name, "*", or a name prefix ending in "*". */
-			char name[VAULTD_NAME_MAX + 2];
-			snprintf(name, sizeof(name), "%.*s", (int)(len && p[len - 1] == '*' ? len - 1 : len), p);
-			if (len > VAULTD_NAME_MAX || (strcmp(p, "*") && secret_name_problem(name))) {
-				snprintf(details, n, "allowedSecrets.%zu: Expected a secret name, \"*\" or a prefix ending in \"*\"", i);
-				return details;
-			}
-		}
-	}
-	*perms = 0;
-	if (pa) {
-		if (!json_is_array(pa))
-			return "permissions: Expected array";
-		json_array_foreach(pa, i, x) {
-			unsigned p = json_is_string(x) ? perm_parse(json_string_value(x)) : 0;
-			if (!p) {
-				snprintf(details, n,
-					 "permissions.%zu: Invalid enum value. Expected 'read' | 'write' | 'delete' | 'use' | "
-					 "'admin'", i);
-				return details;
-			}
-			*perms |= p;
-		}
-	} else {
-		*perms = PERM_READ;
-	}
-	*ttl = TTL_DEFAULT;
-	if (ttlj) {
-		if (!json_is_integer(ttlj))
-			return json_is_real(ttlj) ? "ttlSeconds: TTL must be a whole number" : "ttlSeconds: Expected number";
-		*ttl = json_integer_value(ttlj);
-		if (*ttl < TTL_MIN)
-			return "ttlSeconds: TTL must be at least 60 seconds";
-		if (*ttl > TTL_MAX)
-			return "ttlSeconds: TTL cannot exceed 30 days";
-	}
-	return NULL;
-}
-
 void handle_token_issue(struct zk_http_req *r, void *app)
 {
 	struct vault *v = app;
@@ -116,7 +49,7 @@ void handle_token_issue(struct zk_http_req *r, void *app)
 
 	if (!require_management(v, r) || !body_object(r, &body))
 		return;
-	const char *problem = check_issue_body(body, &perms, &ttl, details, sizeof(details));
+	const char *problem = validate_issue_body(body, &perms, &ttl, details, sizeof(details));
 	if (problem) {
 		validation_error(r, "Invalid request body", problem);
 		json_decref(body);
@@ -167,14 +100,7 @@ static bool check_revoke_body(struct zk_http_req *r, json_t **body)
 {
 	if (!body_object(r, body))
 		return false;
-	json_t *by = json_object_get(*body, "revokedBy"), *reason = json_object_get(*body, "reason");
-	const char *problem = NULL;
-	if (by && !valid_uuid(json_string_value(by)))
-		problem = "revokedBy: Invalid UUID format";
-	else if (reason && !json_is_string(reason))
-		problem = "reason: Expected string";
-	else if (reason && json_string_length(reason) > 500)
-		problem = "reason: String must contain at most 500 character(s)";
+	const char *problem = validate_revoke_body(*body);
 	if (problem) {
 		validation_error(r, "Invalid request body", problem);
 		json_decref(*body);

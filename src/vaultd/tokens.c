@@ -93,7 +93,7 @@ unsigned perm_parse(const char *s)
 	return 0;
 }
 
-static int parse_claims(struct claims *c, const char *text, size_t len, const struct vault *v)
+int claims_parse(struct claims *c, const char *text, size_t len, const char *vault_id_hex, const char *group_id)
 {
 	json_error_t e;
 	json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e), *a, *x;
@@ -107,7 +107,7 @@ static int parse_claims(struct claims *c, const char *text, size_t len, const st
 	const char *sub = json_string_value(json_object_get(o, "sub"));
 	const char *jti = json_string_value(json_object_get(o, "jti"));
 	const char *gid = json_string_value(json_object_get(o, "groupId"));
-	if (!iss || strcmp(iss, v->vault_id_hex) != 0 || !sub || strlen(sub) >= sizeof(c->sub) || !jti ||
+	if (!iss || strcmp(iss, vault_id_hex) != 0 || !sub || strlen(sub) >= sizeof(c->sub) || !jti ||
 	    strlen(jti) != 32 || !gid)
 		goto out;
 	if (zk_parse_iso8601(&c->iat_ms, json_string_value(json_object_get(o, "iat"))) != 0 ||
@@ -116,7 +116,7 @@ static int parse_claims(struct claims *c, const char *text, size_t len, const st
 	strcpy(c->sub, sub);
 	strcpy(c->jti, jti);
 	/* A token for another group is answered 403, as the reference does; mark it with no permissions. */
-	if (!v->cfg.group_id || strcmp(gid, v->cfg.group_id) != 0)
+	if (!group_id || strcmp(gid, group_id) != 0)
 		c->perms = 1u << 31;
 	a = json_object_get(o, "permissions");
 	if (!json_is_array(a))
@@ -158,7 +158,7 @@ enum token_status token_check(struct vault *v, const char *token, struct claims 
 		size_t mlen;
 		if (zk_paseto_v4_public_verify(&msg, &mlen, NULL, token, NULL, NULL, v->token_pk) != 0)
 			return TOKEN_INVALID;
-		int rc = parse_claims(out, (const char *)msg, mlen, v);
+		int rc = claims_parse(out, (const char *)msg, mlen, v->vault_id_hex, v->cfg.group_id);
 		free(msg);
 		if (rc != 0)
 			return TOKEN_INVALID;

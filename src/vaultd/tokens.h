@@ -12,6 +12,12 @@ enum token_status { TOKEN_OK = 0, TOKEN_INVALID = 401, TOKEN_WRONG_GROUP = 403 }
 
 /* Caller holds the state read lock (revocations are state). */
 enum token_status token_check(struct vault *v, const char *token, struct claims *out);
+/*
+ * Parses the JSON claims of a verified token into c (zeroed first): iss must equal vault_id_hex; a groupId other
+ * than group_id (or a NULL group_id) sets bit 31 of c->perms, which token_check answers with 403.
+ * Returns 0, or -1 when the claims are malformed.
+ */
+int claims_parse(struct claims *c, const char *text, size_t len, const char *vault_id_hex, const char *group_id);
 bool claims_allow(const struct claims *c, const char *name, unsigned perm);
 bool claims_allow_name(const struct claims *c, const char *name);
 
