@@ -136,14 +136,28 @@ char *zk_b64_dup(const unsigned char *bin, size_t len)
 	return s;
 }
 
+int zk_base642bin(unsigned char *bin, size_t bin_maxlen, const char *b64, size_t b64_len, size_t *bin_len,
+		  const char **b64_end, int variant)
+{
+	for (size_t i = 0; i < b64_len; i++)
+		if ((unsigned char)b64[i] >= 0x80) {
+			if (bin_len)
+				*bin_len = 0;
+			if (b64_end)
+				*b64_end = b64 + i;
+			return -1;
+		}
+	return sodium_base642bin(bin, bin_maxlen, b64, b64_len, NULL, bin_len, b64_end, variant);
+}
+
 int zk_b64_decode_exact(unsigned char *out, size_t expected, const char *b64)
 {
 	size_t n = 0;
 	const char *end;
 	if (!b64)
 		return -1;
-	if (sodium_base642bin(out, expected, b64, strlen(b64), NULL, &n, &end,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 || *end != '\0' || n != expected)
+	if (zk_base642bin(out, expected, b64, strlen(b64), &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    *end != '\0' || n != expected)
 		return -1;
 	return 0;
 }
@@ -155,8 +169,8 @@ int zk_b64_decode(unsigned char **out, size_t *out_len, const char *b64)
 	unsigned char *buf;
 	if (!b64 || !(buf = malloc(len / 4 * 3 + 3)))
 		return -1;
-	if (sodium_base642bin(buf, len / 4 * 3 + 3, b64, len, NULL, &n, &end,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 || *end != '\0') {
+	if (zk_base642bin(buf, len / 4 * 3 + 3, b64, len, &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    *end != '\0') {
 		free(buf);
 		return -1;
 	}

@@ -93,6 +93,15 @@ void zk_name_hash(unsigned char out[ZK_HASH_BYTES], const char *name, size_t len
 void zk_store_u64le(unsigned char out[8], uint64_t v);
 uint64_t zk_load_u64le(const unsigned char in[8]);
 
+/*
+ * sodium_base642bin() with no ignore set, that first rejects any byte >= 0x80. libsodium 1.0.18 (Debian 12) reads the
+ * input as signed char and its constant-time compare assumes 8-bit values, so it decodes every such byte as the
+ * 63rd character ('/' or '_'): "jiBKSceWlrwk79Q\x87\x8ebIvdw==" would decode like "jiBKSceWlrwk79Q//bIvdw==".
+ * Every base64 decode in zkvault goes through here. Same arguments and result otherwise.
+ */
+int zk_base642bin(unsigned char *bin, size_t bin_maxlen, const char *b64, size_t b64_len, size_t *bin_len,
+		  const char **b64_end, int variant);
+
 /* Hex and base64 (libsodium); the *_dup forms return malloc'd strings. */
 char *zk_hex_dup(const unsigned char *bin, size_t len);
 char *zk_b64_dup(const unsigned char *bin, size_t len);

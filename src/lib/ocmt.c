@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/crypto.h"
+
 /* Longest base64 text we accept for the fixed-size fields (salt, nonce, tag): anything longer is the wrong size. */
 #define SMALL_B64_MAX 64
 
@@ -33,7 +35,7 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 static int b64_decode(unsigned char *out, size_t outmax, const char *s, size_t slen, size_t *outlen)
 {
 	*outlen = 0;
-	if (sodium_base642bin(out, outmax, s, slen, NULL, outlen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+	if (zk_base642bin(out, outmax, s, slen, outlen, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
 		return -1;
 	return 0;
 }

@@ -1,6 +1,8 @@
 #include "lib/paseto.h"
 
 #include <sodium.h>
+
+#include "lib/crypto.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +13,8 @@
  *   verify: check h, compare f (constant time), decode, split off the last 64 bytes as sig, check sig over PAE.
  * b64 is unpadded base64url (RFC 4648 §5). libsodium's decoder with the URLSAFE_NO_PADDING variant, no ignore set
  * and b64_end == NULL is strict: it rejects '=', '+', '/', whitespace, any trailing character, a length of
- * 4k+1 and non-zero unused trailing bits (so each byte string has exactly one accepted encoding).
+ * 4k+1 and non-zero unused trailing bits (so each byte string has exactly one accepted encoding) -- except that
+ * 1.0.18 decodes any byte >= 0x80 as '_', so it is called through zk_base642bin(), which rejects those first.
  */
 
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
@@ -38,7 +41,7 @@ static int b64_decode(unsigned char **out, size_t *out_len, const char *s, size_
 
 	if (!bin)
 		return -1;
-	if (sodium_base642bin(bin, max, s, len, NULL, &bin_len, NULL, B64) != 0) {
+	if (zk_base642bin(bin, max, s, len, &bin_len, NULL, B64) != 0) {
 		free(bin);
 		return -1;
 	}
@@ -294,8 +297,7 @@ int zk_paserk_k4_public_decode(unsigned char pk[32], const char *paserk)
 		return -1;
 	unsigned char key[32];
 	size_t key_len = 0;
-	if (sodium_base642bin(key, sizeof key, paserk + K4_PUBLIC_LEN, K4_PUBLIC_B64_LEN, NULL, &key_len, NULL,
-	                      B64) != 0 ||
+	if (zk_base642bin(key, sizeof key, paserk + K4_PUBLIC_LEN, K4_PUBLIC_B64_LEN, &key_len, NULL, B64) != 0 ||
 	    key_len != sizeof key)
 		return -1;
 	memcpy(pk, key, sizeof key);
