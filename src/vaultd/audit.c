@@ -19,6 +19,7 @@ struct read_entry {
 	char token_id[33];
 	char ip[48];
 	char error[32];
+	char agent_id[65];
 	bool success;
 	int64_t second;
 	uint64_t count;
@@ -60,7 +61,8 @@ static bool same_read(const struct read_entry *r, const struct audit_event *e, i
 	return r->second == second && r->success == e->success && !strcmp(r->action, e->action) &&
 	       !strcmp(r->user_id, e->user_id ? e->user_id : "") &&
 	       !strcmp(r->secret_key, e->secret_key ? e->secret_key : "") &&
-	       !strcmp(r->token_id, e->token_id ? e->token_id : "") && !strcmp(r->ip, e->ip ? e->ip : "");
+	       !strcmp(r->token_id, e->token_id ? e->token_id : "") && !strcmp(r->ip, e->ip ? e->ip : "") &&
+	       !strcmp(r->agent_id, e->agent_id ? e->agent_id : "");
 }
 
 int audit_read(struct vault *v, const struct audit_event *e)
@@ -88,6 +90,7 @@ int audit_read(struct vault *v, const struct audit_event *e)
 	COPY(r->token_id, e->token_id);
 	COPY(r->ip, e->ip);
 	COPY(r->error, e->error);
+	COPY(r->agent_id, e->agent_id);
 	r->success = e->success;
 	r->second = second;
 	r->count = 1;
@@ -139,6 +142,8 @@ static json_t *event_json(const struct audit_event *e, uint64_t seq, int64_t ts,
 		json_object_set_new(o, "targetUserId", json_string(e->target_user_id));
 	if (e->token_id && *e->token_id)
 		json_object_set_new(o, "tokenId", json_string(e->token_id));
+	if (e->agent_id && *e->agent_id)
+		json_object_set_new(o, "agentId", json_string(e->agent_id));
 	json_object_set_new(o, "success", json_boolean(e->success));
 	if (e->error && *e->error)
 		json_object_set_new(o, "error", json_string(e->error));
@@ -226,7 +231,8 @@ void audit_flush_reads(struct vault *v, struct writer_state *st)
 		ra->count--;
 		pthread_mutex_unlock(&ra->lock);
 
-		struct audit_event e = { r.action, r.user_id, r.secret_key, NULL, r.token_id, r.error, r.ip, r.success };
+		struct audit_event e = { r.action, r.user_id, r.secret_key, NULL, r.token_id, r.error, r.ip, r.success,
+					 r.agent_id };
 		if (v->initialized)
 			append_entry(v, st, &e, r.second * 1000, r.count);
 		sodium_memzero(&r, sizeof(r));
@@ -299,7 +305,71 @@ void audit_maybe_checkpoint(struct vault *v, struct writer_state *st, bool force
 	sqlite3_finalize(q);
 }
 
+static json_t *open_entry_with(struct vault *v, const struct zk_keys *k, uint64_t seq, int kind,
+			       const unsigned char *blob, size_t len);
+
 static json_t *open_entry(struct vault *v, uint64_t seq, int kind, const unsigned char *blob, size_t len)
+{
+	return open_entry_with(v, v->keys, seq, kind, blob, len);
+}
+
+int audit_rekey(struct vault *v, struct writer_state *st, const struct zk_keys *old, const struct zk_keys *nk)
+{
+	sqlite3_stmt *q, *u;
+	unsigned char head[ZK_HASH_BYTES] = { 0 };
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(v->db, "SELECT seq, ts, kind, blob FROM audit ORDER BY seq", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_prepare_v2(v->db, "UPDATE audit SET kind=?, blob=?, chain=? WHERE seq=?", -1, &u, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_finalize(q);
+		return -1;
+	}
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(q, 0);
+		int64_t ts = sqlite3_column_int64(q, 1);
+		json_t *o = open_entry_with(v, old, seq, sqlite3_column_int(q, 2), sqlite3_column_blob(q, 3),
+					    (size_t)sqlite3_column_bytes(q, 3));
+		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		if (!text)
+			goto out;
+		size_t n = strlen(text), blen = n + ZK_SEAL_OVERHEAD;
+		unsigned char *blob = malloc(blen), chain[ZK_HASH_BYTES];
+		struct zk_aad a;
+		if (!blob) {
+			zk_wipe_str(text);
+			goto out;
+		}
+		entry_aad(&a, v, seq);
+		zk_seal(blob, (unsigned char *)text, n, &a, nk->audit_aead);
+		zk_wipe_str(text);
+		chain_hash(chain, head, seq, ts, AUDIT_AEAD, blob, blen);
+		memcpy(head, chain, ZK_HASH_BYTES);
+		sqlite3_reset(u);
+		sqlite3_bind_int(u, 1, AUDIT_AEAD);
+		sqlite3_bind_blob(u, 2, blob, (int)blen, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(u, 3, chain, ZK_HASH_BYTES, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(u, 4, (sqlite3_int64)seq);
+		int step = sqlite3_step(u);
+		free(blob);
+		if (step != SQLITE_DONE)
+			goto out;
+	}
+	if (store_exec(v->db, "DELETE FROM checkpoints") != 0)
+		goto out;
+	memcpy(st->audit_head, head, ZK_HASH_BYTES);
+	st->checkpoint_due = true;
+	rc = 0;
+out:
+	sqlite3_finalize(q);
+	sqlite3_finalize(u);
+	return rc;
+}
+
+static json_t *open_entry_with(struct vault *v, const struct zk_keys *k, uint64_t seq, int kind,
+			       const unsigned char *blob, size_t len)
 {
 	unsigned char *m;
 	size_t n;
@@ -313,14 +383,14 @@ static json_t *open_entry(struct vault *v, uint64_t seq, int kind, const unsigne
 		if (!(m = zk_wipe_malloc(n + 1)))
 			return NULL;
 		entry_aad(&a, v, seq);
-		ok = zk_open(m, blob, len, &a, v->keys->audit_aead) == 0;
+		ok = zk_open(m, blob, len, &a, k->audit_aead) == 0;
 	} else {
 		if (len < crypto_box_SEALBYTES)
 			return NULL;
 		n = len - crypto_box_SEALBYTES;
 		if (!(m = zk_wipe_malloc(n + 1)))
 			return NULL;
-		ok = crypto_box_seal_open(m, blob, len, v->keys->audit_pk, v->keys->audit_sk) == 0;
+		ok = crypto_box_seal_open(m, blob, len, k->audit_pk, k->audit_sk) == 0;
 	}
 	json_t *o = ok ? json_loadb((const char *)m, n, 0, NULL) : NULL;
 	zk_wipe_free(m);

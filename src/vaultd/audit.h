@@ -19,6 +19,7 @@ struct audit_event {
 	const char *error;
 	const char *ip;
 	bool success;
+	const char *agent_id; /* reported by the caller (X-Agent-Id), beside the token's sub and jti */
 };
 
 /* Writer thread, inside a transaction. */
@@ -28,6 +29,10 @@ int audit_save_state(struct vault *v, const struct writer_state *st);
 void audit_flush_reads(struct vault *v, struct writer_state *st);
 bool audit_reads_pending(struct vault *v);
 void audit_maybe_checkpoint(struct vault *v, struct writer_state *st, bool force);
+
+/* Writer thread, inside the rekey transaction: re-encrypts every entry under the new keys and rebuilds the
+ * chain; the old checkpoints no longer verify and are replaced by one signed with the new key. */
+int audit_rekey(struct vault *v, struct writer_state *st, const struct zk_keys *old, const struct zk_keys *nk);
 
 /* Any thread: records a read (or read denial) without waiting. Returns -1 when the ring is full. */
 int audit_read(struct vault *v, const struct audit_event *e);

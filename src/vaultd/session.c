@@ -116,25 +116,15 @@ void handle_extend(struct zk_http_req *r, void *app)
 	zk_http_reply(r, 200, json_pack("{sbsi}", "success", 1, "expiresIn", v->cfg.session_seconds));
 }
 
-/* A KDF task: the password lives in wiped memory and the task runs on a thread of its own. */
-enum kdf_what { KDF_INIT, KDF_UNLOCK };
-
-struct kdf_task {
-	struct vault *v;
-	struct zk_http_req *req;
-	enum kdf_what what;
-	char *password;
-	size_t password_len;
-	char user[130];
-	char ip[48];
-};
-
 static void kdf_task_free(struct kdf_task *t)
 {
-	if (t->password) {
-		sodium_memzero(t->password, t->password_len);
-		zk_wipe_free(t->password);
-	}
+	for (int i = 0; i < 2; i++)
+		if (t->secret[i]) {
+			sodium_memzero(t->secret[i], t->secret_len[i]);
+			zk_wipe_free(t->secret[i]);
+		}
+	if (t->free_arg)
+		t->free_arg(t->arg);
 	free(t);
 }
 
@@ -145,8 +135,10 @@ struct unlock_arg {
 	unsigned char wrapper[WRAPPER_BYTES];
 	char user[130];
 	char ip[48];
-	bool fresh;           /* init: create the vault */
+	const char *action;   /* the audit action of a successful unlock */
 	json_t *ocmt_secrets; /* OCMT conversion: records to write */
+	unsigned char new_wrapper[WRAPPER_BYTES]; /* recovery: the new password wrapper */
+	bool set_password;
 	size_t count;
 };
 
@@ -156,10 +148,12 @@ static void unlock_arg_free(void *p)
 	zk_keys_free(a->keys);
 	index_clear(&a->index);
 	json_decref(a->ocmt_secrets);
+	sodium_memzero(a->new_wrapper, sizeof(a->new_wrapper));
 	free(a);
 }
 
-static int load_index(struct vault *v, struct unlock_arg *a, unsigned char digest[ZK_HASH_BYTES])
+int session_load_index(struct vault *v, struct zk_keys *keys, struct index *ix, size_t *count,
+		       unsigned char digest[ZK_HASH_BYTES])
 {
 	sqlite3_stmt *q;
 	unsigned char prev[ZK_HASH_BYTES] = { 0 };
@@ -184,12 +178,12 @@ static int load_index(struct vault *v, struct unlock_arg *a, unsigned char diges
 		e.sealed = (unsigned char *)sqlite3_column_blob(q, 4);
 		e.sealed_len = (size_t)sqlite3_column_bytes(q, 4);
 		unsigned char h[ZK_HASH_BYTES];
-		digest_entry(h, a->keys, e.name_hash, e.record_id, e.version, e.tombstone);
+		digest_entry(h, keys, e.name_hash, e.record_id, e.version, e.tombstone);
 		digest_add(digest, h);
-		if (index_put(&a->index, &e) != 0)
+		if (index_put(ix, &e) != 0)
 			goto fail;
 		if (!e.tombstone)
-			a->count++;
+			(*count)++;
 	}
 	sqlite3_finalize(q);
 	return 0;
@@ -198,7 +192,17 @@ fail:
 	return -1;
 }
 
-static int write_public_meta(struct vault *v, const struct zk_keys *k)
+int session_write_public_meta(struct vault *v, const struct zk_keys *k)
+{
+	if (store_meta_put(v->db, "token_pk", k->token_pk, sizeof(k->token_pk)) ||
+	    store_meta_put(v->db, "audit_pk", k->audit_pk, sizeof(k->audit_pk)) ||
+	    store_meta_put(v->db, "checkpoint_pk", k->checkpoint_pk, sizeof(k->checkpoint_pk)))
+		return -1;
+	memcpy(v->audit_pk, k->audit_pk, sizeof(v->audit_pk));
+	return 0;
+}
+
+static int write_init_meta(struct vault *v, const struct zk_keys *k)
 {
 	char iso[ZK_ISO8601_MAX];
 	zk_iso8601(iso, zk_now_ms());
@@ -206,13 +210,23 @@ static int write_public_meta(struct vault *v, const struct zk_keys *k)
 	    store_meta_put(v->db, "kind", v->cfg.kind, strlen(v->cfg.kind)) ||
 	    store_meta_put(v->db, "group_id", v->cfg.group_id ? v->cfg.group_id : "",
 			   v->cfg.group_id ? strlen(v->cfg.group_id) : 0) ||
-	    store_meta_put(v->db, "created", iso, strlen(iso)) ||
-	    store_meta_put(v->db, "token_pk", k->token_pk, sizeof(k->token_pk)) ||
-	    store_meta_put(v->db, "audit_pk", k->audit_pk, sizeof(k->audit_pk)) ||
-	    store_meta_put(v->db, "checkpoint_pk", k->checkpoint_pk, sizeof(k->checkpoint_pk)))
+	    store_meta_put(v->db, "created", iso, strlen(iso)) || session_write_public_meta(v, k))
 		return -1;
 	snprintf(v->created, sizeof(v->created), "%s", iso);
 	return 0;
+}
+
+int session_put_wrapper(struct vault *v, int type, const unsigned char blob[WRAPPER_BYTES])
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(v->db, "INSERT OR REPLACE INTO wrappers(type, blob) VALUES(?, ?)", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	sqlite3_bind_int(q, 1, type);
+	sqlite3_bind_blob(q, 2, blob, WRAPPER_BYTES, SQLITE_STATIC);
+	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+	sqlite3_finalize(q);
+	return rc;
 }
 
 static int init_apply(struct vault *v, struct job *j)
@@ -221,23 +235,15 @@ static int init_apply(struct vault *v, struct job *j)
 	struct writer_state *st = writer_state(v->writer);
 	unsigned char *tmp;
 	size_t len;
+	int rc;
 
 	if (store_meta_get(v->db, "vault_id", &tmp, &len) == 0) {
 		free(tmp);
 		j->error = "Vault already initialized";
 		return 409;
 	}
-	if (write_public_meta(v, a->keys) != 0)
+	if (write_init_meta(v, a->keys) != 0 || session_put_wrapper(v, WRAPPER_PASSWORD, a->wrapper) != 0)
 		return 500;
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(v->db, "INSERT OR REPLACE INTO wrappers(type, blob) VALUES(1, ?)", -1, &q, NULL) !=
-	    SQLITE_OK)
-		return 500;
-	sqlite3_bind_blob(q, 1, a->wrapper, WRAPPER_BYTES, SQLITE_STATIC);
-	int rc = sqlite3_step(q) == SQLITE_DONE ? 0 : 500;
-	sqlite3_finalize(q);
-	if (rc)
-		return rc;
 
 	memset(st->digest, 0, ZK_HASH_BYTES);
 	st->revision = 0;
@@ -247,15 +253,13 @@ static int init_apply(struct vault *v, struct job *j)
 		json_object_foreach(a->ocmt_secrets, name, rec) {
 			struct index_entry e;
 			bool created;
-			json_t *plain = json_pack("{sssOsO}", "name", name, "value",
-						  json_string_value(json_object_get(rec, "value")), "metadata",
-						  json_object_get(rec, "metadata"), "updatedAt",
-						  json_object_get(rec, "updatedAt") ? json_object_get(rec, "updatedAt")
-										: json_string(""));
+			json_t *meta = json_object_get(rec, "metadata"), *at = json_object_get(rec, "updatedAt");
+			json_t *by = json_object_get(rec, "updatedBy");
+			json_t *plain = json_pack("{sssOsOsOsO}", "name", name, "value", json_object_get(rec, "value"),
+						  "metadata", meta ? meta : json_object(), "updatedAt",
+						  at ? at : json_null(), "updatedBy", by ? by : json_null());
 			if (!plain)
 				return 500;
-			json_object_set(plain, "updatedBy", json_object_get(rec, "updatedBy") ?
-								    json_object_get(rec, "updatedBy") : json_null());
 			rc = record_write(v, a->keys, st, name, plain, false, &e, &created);
 			json_decref(plain);
 			if (rc != 0)
@@ -271,7 +275,6 @@ static int init_apply(struct vault *v, struct job *j)
 		return 500;
 	struct audit_event e = { a->ocmt_secrets ? "vault.imported" : "vault.initialized", a->user, NULL, NULL, NULL,
 				 NULL, a->ip, true };
-	memcpy(v->audit_pk, a->keys->audit_pk, sizeof(v->audit_pk));
 	sodium_bin2hex(v->vault_id_hex, sizeof(v->vault_id_hex), v->vault_id, sizeof(v->vault_id));
 	bool pending = v->ocmt_pending;
 	v->ocmt_pending = false;
@@ -302,7 +305,8 @@ static int unlock_apply(struct vault *v, struct job *j)
 		return 500;
 	int rc = header_decode(&revision, stored, hdr, len, v, a->keys);
 	free(hdr);
-	if (rc != 0 || load_index(v, a, digest) != 0 || sodium_memcmp(digest, stored, ZK_HASH_BYTES) != 0) {
+	if (rc != 0 || session_load_index(v, a->keys, &a->index, &a->count, digest) != 0 ||
+	    sodium_memcmp(digest, stored, ZK_HASH_BYTES) != 0) {
 		/* Refuse to serve a vault whose records do not match its authenticated header. */
 		j->error = "Vault integrity check failed: records were removed, replaced or rolled back";
 		j->error_code = "INTEGRITY";
@@ -311,14 +315,19 @@ static int unlock_apply(struct vault *v, struct job *j)
 		audit_append(v, st, &e);
 		return 500;
 	}
+	if (a->set_password && session_put_wrapper(v, WRAPPER_PASSWORD, a->new_wrapper) != 0)
+		return 500;
 	st->revision = revision;
 	memcpy(st->digest, digest, ZK_HASH_BYTES);
-	struct audit_event e = { "vault.unlocked", a->user, NULL, NULL, NULL, NULL, a->ip, true };
+	struct audit_event e = { a->action ? a->action : "vault.unlocked", a->user, NULL, NULL, NULL, NULL, a->ip,
+				 true };
 	if (audit_append(v, st, &e) != 0)
 		return 500;
 	st->checkpoint_due = true;
 	j->reply = json_pack("{sbsisI}", "success", 1, "expiresIn", v->cfg.session_seconds, "secretCount",
 			     (json_int_t)a->count);
+	if (a->set_password)
+		json_object_set_new(j->reply, "passwordChanged", json_true());
 	return 0;
 }
 
@@ -327,6 +336,8 @@ static void unlock_publish(struct vault *v, struct job *j)
 	struct unlock_arg *a = j->arg;
 	if (a->ocmt_secrets)
 		store_load_public(v);
+	if (a->set_password)
+		wrapper_params(&v->kdf, a->new_wrapper, WRAPPER_BYTES);
 	zk_keys_free(v->keys);
 	index_clear(&v->index);
 	v->keys = a->keys;
@@ -338,60 +349,115 @@ static void unlock_publish(struct vault *v, struct job *j)
 	atomic_fetch_add(&v->n_unlocks, 1);
 }
 
-static void unlock_failed(struct kdf_task *t, unsigned status, const char *msg, const char *code)
+void kdf_release(struct kdf_task *t)
 {
+	if (!t->released) {
+		t->released = true;
+		pthread_mutex_unlock(&t->v->kdf_lock);
+	}
+}
+
+void kdf_fail(struct kdf_task *t, unsigned status, const char *msg, const char *code)
+{
+	kdf_release(t);
 	zk_http_error(t->req, status, msg, code);
 	zk_http_resume(t->req);
 }
 
-static struct unlock_arg *new_keys_for_init(struct vault *v, struct kdf_task *t, const unsigned char kek[32],
-					    const struct zk_kdf_params *p, const unsigned char vmk[32])
-{
-	struct unlock_arg *a = calloc(1, sizeof(*a));
-	if (!a)
-		return NULL;
-	a->keys = zk_keys_new(vmk);
-	wrapper_seal(a->wrapper, v, WRAPPER_PASSWORD, p, kek, vmk);
-	return a;
-}
-
-static void run_init(struct kdf_task *t)
+void kdf_bad_secret(struct kdf_task *t, const char *audit_error, const char *msg)
 {
 	struct vault *v = t->v;
-	struct zk_kdf_params p;
-	unsigned char *kek = sodium_malloc(ZK_KEY_BYTES), *vmk = sodium_malloc(ZK_KEY_BYTES);
-	struct unlock_arg *a = NULL;
+	kdf_release(t);
+	limiter_hit(v->unlock_limiter, t->ip);
+	atomic_fetch_add(&v->n_unlock_failures, 1);
+	audit_async(v, "vault.unlock_failed", t->user, NULL, false, audit_error, t->ip);
+	kdf_fail(t, 401, msg, NULL);
+}
 
+int session_password_wrapper(unsigned char out[WRAPPER_BYTES], struct vault *v, const char *password,
+			     size_t len, const unsigned char vmk[ZK_KEY_BYTES])
+{
+	struct zk_kdf_params p;
+	unsigned char *kek = sodium_malloc(ZK_KEY_BYTES);
+	int rc = -1;
 	zk_kdf_default(&p);
-	if (kek && vmk && zk_kdf_derive(kek, t->password, t->password_len, &p) == 0) {
-		randombytes_buf(vmk, ZK_KEY_BYTES);
-		randombytes_buf(v->vault_id, sizeof(v->vault_id)); /* not public until the init job publishes */
-		a = new_keys_for_init(v, t, kek, &p, vmk);
+	if (kek && zk_kdf_derive(kek, password, len, &p) == 0) {
+		wrapper_seal(out, v, WRAPPER_PASSWORD, 2, &p, kek, vmk);
+		rc = 0;
 	}
 	sodium_free(kek);
-	sodium_free(vmk);
-	pthread_mutex_unlock(&v->kdf_lock);
-	if (!a || !a->keys) {
-		if (a)
-			unlock_arg_free(a);
-		unlock_failed(t, 500, "Failed to initialize vault", NULL);
+	return rc;
+}
+
+void session_submit_unlock(struct kdf_task *t, const unsigned char vmk[ZK_KEY_BYTES], const char *action,
+			   const unsigned char *new_password_wrapper)
+{
+	struct unlock_arg *a = calloc(1, sizeof(*a));
+	kdf_release(t);
+	if (!a || !(a->keys = zk_keys_new(vmk))) {
+		free(a);
+		kdf_fail(t, 500, "Failed to unlock vault", NULL);
 		return;
 	}
 	snprintf(a->user, sizeof(a->user), "%s", t->user);
 	snprintf(a->ip, sizeof(a->ip), "%s", t->ip);
+	a->action = action;
+	if (new_password_wrapper) {
+		memcpy(a->new_wrapper, new_password_wrapper, WRAPPER_BYTES);
+		a->set_password = true;
+	}
+	struct job *j = job_new(unlock_apply, unlock_publish, job_reply_done, t->req);
+	j->arg = a;
+	j->free_arg = unlock_arg_free;
+	writer_submit(t->v->writer, j);
+}
+
+/* init: a new VMK and vault id, wrapped by the password. */
+static struct unlock_arg *new_vault_keys(struct kdf_task *t)
+{
+	struct vault *v = t->v;
+	unsigned char *vmk = sodium_malloc(ZK_KEY_BYTES);
+	struct unlock_arg *a = calloc(1, sizeof(*a));
+	if (!vmk || !a)
+		goto fail;
+	randombytes_buf(vmk, ZK_KEY_BYTES);
+	randombytes_buf(v->vault_id, sizeof(v->vault_id)); /* not public until the init job publishes */
+	if (session_password_wrapper(a->wrapper, v, t->secret[0], t->secret_len[0], vmk) != 0 ||
+	    !(a->keys = zk_keys_new(vmk)))
+		goto fail;
+	sodium_free(vmk);
+	snprintf(a->user, sizeof(a->user), "%s", t->user);
+	snprintf(a->ip, sizeof(a->ip), "%s", t->ip);
+	return a;
+fail:
+	sodium_free(vmk);
+	if (a)
+		unlock_arg_free(a);
+	return NULL;
+}
+
+static void run_init(struct kdf_task *t)
+{
+	struct unlock_arg *a = new_vault_keys(t);
+	kdf_release(t);
+	if (!a) {
+		kdf_fail(t, 500, "Failed to initialize vault", NULL);
+		return;
+	}
 	struct job *j = job_new(init_apply, init_publish, job_reply_done, t->req);
 	j->arg = a;
 	j->free_arg = unlock_arg_free;
 	j->reply = json_pack("{sbss}", "success", 1, "message", "Org vault initialized");
-	writer_submit(v->writer, j);
+	writer_submit(t->v->writer, j);
 }
 
-static int read_password_wrapper(struct vault *v, unsigned char blob[WRAPPER_BYTES])
+int session_read_wrapper(struct vault *v, int type, unsigned char blob[WRAPPER_BYTES])
 {
 	sqlite3_stmt *q;
 	int rc = -1;
 	pthread_mutex_lock(&v->rodb_lock);
-	if (sqlite3_prepare_v2(v->rodb, "SELECT blob FROM wrappers WHERE type=1", -1, &q, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(v->rodb, "SELECT blob FROM wrappers WHERE type=?", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int(q, 1, type);
 		if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == WRAPPER_BYTES) {
 			memcpy(blob, sqlite3_column_blob(q, 0), WRAPPER_BYTES);
 			rc = 0;
@@ -402,13 +468,18 @@ static int read_password_wrapper(struct vault *v, unsigned char blob[WRAPPER_BYT
 	return rc;
 }
 
-static void bad_password(struct kdf_task *t)
+int session_open_password(struct vault *v, unsigned char vmk[ZK_KEY_BYTES], const char *password, size_t len)
 {
-	struct vault *v = t->v;
-	limiter_hit(v->unlock_limiter, t->ip);
-	atomic_fetch_add(&v->n_unlock_failures, 1);
-	audit_async(v, "vault.unlock_failed", t->user, NULL, false, "Invalid password", t->ip);
-	unlock_failed(t, 401, "Invalid password", NULL);
+	unsigned char blob[WRAPPER_BYTES];
+	struct zk_kdf_params p;
+	unsigned char *kek = sodium_malloc(ZK_KEY_BYTES);
+	int rc = -1;
+
+	if (kek && session_read_wrapper(v, WRAPPER_PASSWORD, blob) == 0 &&
+	    wrapper_params(&p, blob, sizeof(blob)) == 0 && zk_kdf_derive(kek, password, len, &p) == 0)
+		rc = wrapper_open(vmk, v, blob, sizeof(blob), kek);
+	sodium_free(kek);
+	return rc;
 }
 
 /* First unlock of an OCMT import: decrypt it with the password, then create the native vault. */
@@ -426,41 +497,24 @@ static void run_ocmt_conversion(struct kdf_task *t)
 	json_t *env = rc == 0 ? json_loadb((char *)text, len, 0, NULL) : NULL;
 	if (rc == 0)
 		free(text);
-	rc = env ? zk_ocmt_open(&secrets, env, t->password, t->password_len, err, sizeof(err)) : -3;
+	rc = env ? zk_ocmt_open(&secrets, env, t->secret[0], t->secret_len[0], err, sizeof(err)) : -3;
 	json_decref(env);
 	if (rc == -1) {
-		pthread_mutex_unlock(&v->kdf_lock);
-		bad_password(t);
+		kdf_bad_secret(t, "Invalid password", "Invalid password");
 		return;
 	}
 	if (rc != 0) {
-		pthread_mutex_unlock(&v->kdf_lock);
-		unlock_failed(t, 500, "Failed to unlock vault", NULL);
+		kdf_fail(t, 500, "Failed to unlock vault", NULL);
 		return;
 	}
-
-	struct zk_kdf_params p;
-	unsigned char *kek = sodium_malloc(ZK_KEY_BYTES), *vmk = sodium_malloc(ZK_KEY_BYTES);
-	struct unlock_arg *a = NULL;
-	zk_kdf_default(&p);
-	if (kek && vmk && zk_kdf_derive(kek, t->password, t->password_len, &p) == 0) {
-		randombytes_buf(vmk, ZK_KEY_BYTES);
-		randombytes_buf(v->vault_id, sizeof(v->vault_id));
-		a = new_keys_for_init(v, t, kek, &p, vmk);
-	}
-	sodium_free(kek);
-	sodium_free(vmk);
-	pthread_mutex_unlock(&v->kdf_lock);
-	if (!a || !a->keys) {
+	struct unlock_arg *a = new_vault_keys(t);
+	kdf_release(t);
+	if (!a) {
 		json_decref(secrets);
-		if (a)
-			unlock_arg_free(a);
-		unlock_failed(t, 500, "Failed to unlock vault", NULL);
+		kdf_fail(t, 500, "Failed to unlock vault", NULL);
 		return;
 	}
 	a->ocmt_secrets = secrets;
-	snprintf(a->user, sizeof(a->user), "%s", t->user);
-	snprintf(a->ip, sizeof(a->ip), "%s", t->ip);
 	struct job *j = job_new(unlock_apply, unlock_publish, job_reply_done, t->req);
 	j->arg = a;
 	j->free_arg = unlock_arg_free;
@@ -469,49 +523,28 @@ static void run_ocmt_conversion(struct kdf_task *t)
 
 static void run_unlock(struct kdf_task *t)
 {
-	struct vault *v = t->v;
-	unsigned char blob[WRAPPER_BYTES];
-	struct zk_kdf_params p;
-	unsigned char *kek = sodium_malloc(ZK_KEY_BYTES), *vmk = sodium_malloc(ZK_KEY_BYTES);
-	struct unlock_arg *a = NULL;
-	int rc = -1;
-
-	if (kek && vmk && read_password_wrapper(v, blob) == 0 && wrapper_params(&p, blob, sizeof(blob)) == 0 &&
-	    zk_kdf_derive(kek, t->password, t->password_len, &p) == 0) {
-		rc = wrapper_open(vmk, v, blob, sizeof(blob), kek);
-		if (rc == 0 && (a = calloc(1, sizeof(*a))))
-			a->keys = zk_keys_new(vmk);
+	unsigned char *vmk = sodium_malloc(ZK_KEY_BYTES);
+	if (!vmk) {
+		kdf_fail(t, 500, "Failed to unlock vault", NULL);
+		return;
 	}
-	sodium_free(kek);
+	if (t->v->ocmt_pending) {
+		sodium_free(vmk);
+		run_ocmt_conversion(t);
+		return;
+	}
+	if (session_open_password(t->v, vmk, t->secret[0], t->secret_len[0]) != 0)
+		kdf_bad_secret(t, "Invalid password", "Invalid password");
+	else
+		session_submit_unlock(t, vmk, NULL, NULL);
 	sodium_free(vmk);
-	pthread_mutex_unlock(&v->kdf_lock);
-	if (rc != 0) {
-		bad_password(t);
-		return;
-	}
-	if (!a || !a->keys) {
-		if (a)
-			unlock_arg_free(a);
-		unlock_failed(t, 500, "Failed to unlock vault", NULL);
-		return;
-	}
-	snprintf(a->user, sizeof(a->user), "%s", t->user);
-	snprintf(a->ip, sizeof(a->ip), "%s", t->ip);
-	struct job *j = job_new(unlock_apply, unlock_publish, job_reply_done, t->req);
-	j->arg = a;
-	j->free_arg = unlock_arg_free;
-	writer_submit(v->writer, j);
 }
 
 static void *kdf_thread(void *p)
 {
 	struct kdf_task *t = p;
-	if (t->what == KDF_INIT)
-		run_init(t);
-	else if (t->v->ocmt_pending)
-		run_ocmt_conversion(t);
-	else
-		run_unlock(t);
+	t->run(t);
+	kdf_release(t);
 	kdf_task_free(t);
 	return NULL;
 }
@@ -524,36 +557,59 @@ static void start_kdf(struct zk_http_req *r, void *arg)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&th, &attr, kdf_thread, t) != 0) {
-		pthread_mutex_unlock(&t->v->kdf_lock);
-		unlock_failed(t, 500, "Internal error", NULL);
+		kdf_fail(t, 500, "Internal error", NULL);
 		kdf_task_free(t);
 	}
 	pthread_attr_destroy(&attr);
 }
 
-/* Takes the password out of the body into wiped memory and starts the KDF. */
-static void defer_kdf(struct vault *v, struct zk_http_req *r, enum kdf_what what, const char *password,
-		      const char *user, const char *ip)
+struct kdf_task *kdf_task_new(struct vault *v, struct zk_http_req *r, void (*run)(struct kdf_task *t),
+			      const char *user, const char *ip)
 {
 	struct kdf_task *t = calloc(1, sizeof(*t));
-	if (!t) {
-		zk_http_error(r, 500, "Internal error", NULL);
-		return;
-	}
-	if (pthread_mutex_trylock(&v->kdf_lock) != 0) {
-		free(t);
+	if (!t)
+		return NULL;
+	t->v = v;
+	t->req = r;
+	t->run = run;
+	snprintf(t->user, sizeof(t->user), "%s", user ? user : "system");
+	snprintf(t->ip, sizeof(t->ip), "%s", ip ? ip : "");
+	return t;
+}
+
+int kdf_task_secret(struct kdf_task *t, int i, const char *s)
+{
+	if (!s)
+		return 0;
+	t->secret_len[i] = strlen(s);
+	t->secret[i] = zk_wipe_strdup(s);
+	return t->secret[i] ? 0 : -1;
+}
+
+void kdf_start(struct kdf_task *t)
+{
+	struct zk_http_req *r = t->req;
+	if (pthread_mutex_trylock(&t->v->kdf_lock) != 0) {
+		t->released = true;
+		kdf_task_free(t);
 		zk_http_add_header(r, "Retry-After", "1");
 		zk_http_error(r, 429, "Another key derivation is running; try again shortly", "KDF_BUSY");
 		return;
 	}
-	t->v = v;
-	t->req = r;
-	t->what = what;
-	t->password_len = strlen(password);
-	t->password = zk_wipe_strdup(password);
-	snprintf(t->user, sizeof(t->user), "%s", user ? user : "system");
-	snprintf(t->ip, sizeof(t->ip), "%s", ip);
 	zk_http_defer(r, start_kdf, t);
+}
+
+static void defer_kdf(struct vault *v, struct zk_http_req *r, void (*run)(struct kdf_task *t), const char *password,
+		      const char *user, const char *ip)
+{
+	struct kdf_task *t = kdf_task_new(v, r, run, user, ip);
+	if (!t || kdf_task_secret(t, 0, password) != 0) {
+		if (t)
+			kdf_task_free(t);
+		zk_http_error(r, 500, "Internal error", NULL);
+		return;
+	}
+	kdf_start(t);
 }
 
 void handle_init(struct zk_http_req *r, void *app)
@@ -572,36 +628,43 @@ void handle_init(struct zk_http_req *r, void *app)
 		zk_http_error(r, 409, "Vault already initialized", NULL);
 	else {
 		client_address(v, r, ip);
-		defer_kdf(v, r, KDF_INIT, json_string_value(pw), "system", ip);
+		defer_kdf(v, r, run_init, json_string_value(pw), "system", ip);
 	}
 	json_decref(body);
+}
+
+bool session_unlock_limited(struct vault *v, struct zk_http_req *r, char ip[48])
+{
+	struct limiter_status ls;
+	client_address(v, r, ip);
+	limiter_peek(v->unlock_limiter, ip, &ls);
+	limiter_headers(r, &ls);
+	if (!ls.blocked)
+		return false;
+	zk_http_reply(r, 429, json_pack("{sssssI}", "error", "Too many vault unlock attempts. Please try again in 15 minutes.",
+					"code", "RATE_LIMIT_EXCEEDED", "retryAfter", (json_int_t)ls.retry_after_s));
+	return true;
 }
 
 void handle_unlock(struct zk_http_req *r, void *app)
 {
 	struct vault *v = app;
-	struct limiter_status ls;
 	json_t *body;
 	char ip[48];
 
-	client_address(v, r, ip);
-	limiter_peek(v->unlock_limiter, ip, &ls);
-	limiter_headers(r, &ls);
-	if (ls.blocked) {
-		zk_http_reply(r, 429, json_pack("{sssssI}", "error",
-						"Too many vault unlock attempts. Please try again in 15 minutes.",
-						"code", "RATE_LIMIT_EXCEEDED", "retryAfter", (json_int_t)ls.retry_after_s));
+	if (session_unlock_limited(v, r, ip) || !require_management(v, r) || !body_object(r, &body))
 		return;
-	}
-	if (!require_management(v, r) || !body_object(r, &body))
-		return;
-	json_t *pw = json_object_get(body, "password"), *uid = json_object_get(body, "userId");
+	json_t *uid = json_object_get(body, "userId");
+	const char *user = uid ? json_string_value(uid) : "system";
 	const char *problem = validate_unlock_body(body);
 	if (problem)
 		validation_error(r, "Invalid request body", problem);
 	else if (!v->initialized)
 		zk_http_error(r, 400, "Vault not initialized", NULL);
+	else if (!v->password_enabled && !v->ocmt_pending)
+		zk_http_error(r, 403, "Password unlock is disabled for this vault; use threshold unlock",
+			      "PASSWORD_DISABLED");
 	else
-		defer_kdf(v, r, KDF_UNLOCK, json_string_value(pw), uid ? json_string_value(uid) : "system", ip);
+		defer_kdf(v, r, run_unlock, json_string_value(json_object_get(body, "password")), user, ip);
 	json_decref(body);
 }

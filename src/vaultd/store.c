@@ -206,9 +206,13 @@ int store_load_public(struct vault *v)
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(v->db, "SELECT blob FROM wrappers WHERE type=1", -1, &st, NULL) != SQLITE_OK)
 		return -1;
-	int rc = -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
+	int rc = 0;
+	v->password_enabled = false;
+	memset(&v->kdf, 0, sizeof(v->kdf));
+	if (sqlite3_step(st) == SQLITE_ROW) {
 		rc = wrapper_params(&v->kdf, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+		v->password_enabled = rc == 0;
+	}
 	sqlite3_finalize(st);
 	if (rc != 0)
 		return -1;

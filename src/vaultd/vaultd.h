@@ -89,6 +89,7 @@ struct vault {
 	unsigned char checkpoint_pk[crypto_sign_PUBLICKEYBYTES];
 	unsigned char transport_pk[crypto_box_PUBLICKEYBYTES];
 	struct zk_kdf_params kdf;
+	bool password_enabled; /* false once the vault is threshold-only */
 	char created[32];
 
 	/* Guarded by state_lock: readers take a slot, the writer thread takes all. */
@@ -147,10 +148,21 @@ int record_open(json_t **out, const struct vault *v, const struct zk_keys *k, co
 
 /* wrapper.c: the VMK wrapped by a password KEK. */
 #define WRAPPER_BYTES (40 + ZK_SEAL_OVERHEAD + ZK_KEY_BYTES)
-enum wrapper_type { WRAPPER_PASSWORD = 1, WRAPPER_RECOVERY = 2, WRAPPER_HARDWARE = 3, WRAPPER_THRESHOLD = 4 };
-void wrapper_seal(unsigned char out[WRAPPER_BYTES], const struct vault *v, enum wrapper_type type,
+enum wrapper_type {
+	WRAPPER_PASSWORD = 1,
+	WRAPPER_RECOVERY = 2,
+	WRAPPER_HARDWARE = 3,
+	WRAPPER_THRESHOLD = 4,
+	WRAPPER_SOCIAL = 5,
+};
+#define WRAPPER_KDF_SECRET 1
+#define WRAPPER_KDF_ARGON2ID 2
+void wrapper_seal(unsigned char out[WRAPPER_BYTES], const struct vault *v, enum wrapper_type type, int kdf,
 		  const struct zk_kdf_params *p, const unsigned char kek[ZK_KEY_BYTES],
 		  const unsigned char vmk[ZK_KEY_BYTES]);
+/* KEK = BLAKE2b-256(key = secret, "zkv1kek\0" | u8(type) | vault id); secret is 16..64 bytes. */
+void wrapper_kek_from_secret(unsigned char kek[ZK_KEY_BYTES], const struct vault *v, enum wrapper_type type,
+			     const unsigned char *secret, size_t len);
 int wrapper_params(struct zk_kdf_params *p, const unsigned char *blob, size_t len);
 int wrapper_open(unsigned char vmk[ZK_KEY_BYTES], const struct vault *v, const unsigned char *blob, size_t len,
 		 const unsigned char kek[ZK_KEY_BYTES]);

@@ -69,9 +69,10 @@ static void finish(struct vault *v, struct job *j)
 /* The header and the audit head are written once per batch, not once per change. */
 static void save_state(struct vault *v, const struct writer_state *st, const struct writer_state *before)
 {
-	if (v->keys && (st->revision != before->revision || memcmp(st->digest, before->digest, ZK_HASH_BYTES))) {
+	const struct zk_keys *k = st->next_keys ? st->next_keys : v->keys;
+	if (k && (st->revision != before->revision || memcmp(st->digest, before->digest, ZK_HASH_BYTES))) {
 		unsigned char h[HEADER_BYTES];
-		header_encode(h, v, v->keys, st->revision, st->digest);
+		header_encode(h, v, k, st->revision, st->digest);
 		store_meta_put(v->db, "header", h, sizeof(h));
 	}
 	if (st->audit_seq != before->audit_seq)
@@ -107,9 +108,11 @@ static void run_batch(struct writer *w, struct job *batch)
 		}
 	}
 	audit_flush_reads(v, &w->st);
-	audit_maybe_checkpoint(v, &w->st, w->st.checkpoint_due);
+	if (!w->st.next_keys)
+		audit_maybe_checkpoint(v, &w->st, w->st.checkpoint_due);
 	if (memcmp(&saved, &w->st, sizeof(saved)) != 0)
 		save_state(v, &w->st, &saved);
+	w->st.next_keys = NULL;
 	if (store_exec(db, "COMMIT") != 0) {
 		store_exec(db, "ROLLBACK");
 		w->st = saved;

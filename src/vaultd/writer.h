@@ -45,6 +45,9 @@ struct writer_state {
 	unsigned char audit_head[ZK_HASH_BYTES];
 	uint64_t entries_since_checkpoint;
 	bool checkpoint_due;
+	/* Set by a job that switches keys (rekey): the header is MAC'd with these, and no checkpoint is signed
+	 * until the new keys are published. Reset after every batch. */
+	const struct zk_keys *next_keys;
 };
 
 struct writer *writer_start(struct vault *v);
