@@ -56,16 +56,21 @@ void read_audit_free(struct read_audit *ra)
 
 #define COPY(dst, src) snprintf((dst), sizeof(dst), "%s", (src) ? (src) : "")
 
-static bool same_read(const struct read_entry *r, const struct audit_event *e, int64_t second)
+static bool same_read(const struct read_entry *r, const struct audit_event *e, int64_t second, const char *agent)
 {
 	return r->second == second && r->success == e->success && !strcmp(r->action, e->action) &&
 	       !strcmp(r->user_id, e->user_id ? e->user_id : "") &&
 	       !strcmp(r->secret_key, e->secret_key ? e->secret_key : "") &&
 	       !strcmp(r->token_id, e->token_id ? e->token_id : "") && !strcmp(r->ip, e->ip ? e->ip : "") &&
-	       !strcmp(r->agent_id, e->agent_id ? e->agent_id : "");
+	       !strcmp(r->agent_id, agent ? agent : "");
 }
 
 int audit_read(struct vault *v, const struct audit_event *e)
+{
+	return audit_read_agent(v, e, NULL);
+}
+
+int audit_read_agent(struct vault *v, const struct audit_event *e, const char *agent_id)
 {
 	struct read_audit *ra = v->raudit;
 	int64_t second = zk_now_ms() / 1000;
@@ -74,7 +79,7 @@ int audit_read(struct vault *v, const struct audit_event *e)
 	pthread_mutex_lock(&ra->lock);
 	if (ra->count) {
 		struct read_entry *last = &ra->ring[(ra->head + ra->count - 1) % RING_SIZE];
-		if (same_read(last, e, second)) {
+		if (same_read(last, e, second, agent_id)) {
 			last->count++;
 			goto out;
 		}
@@ -90,7 +95,7 @@ int audit_read(struct vault *v, const struct audit_event *e)
 	COPY(r->token_id, e->token_id);
 	COPY(r->ip, e->ip);
 	COPY(r->error, e->error);
-	COPY(r->agent_id, e->agent_id);
+	COPY(r->agent_id, agent_id);
 	r->success = e->success;
 	r->second = second;
 	r->count = 1;
@@ -130,7 +135,7 @@ static void entry_aad(struct zk_aad *a, const struct vault *v, uint64_t seq)
 	zk_aad_u64(a, seq);
 }
 
-static json_t *event_json(const struct audit_event *e, uint64_t seq, int64_t ts, uint64_t count)
+static json_t *event_json(const struct audit_event *e, uint64_t seq, int64_t ts, uint64_t count, const char *agent)
 {
 	char iso[ZK_ISO8601_MAX];
 	zk_iso8601(iso, ts);
@@ -142,8 +147,8 @@ static json_t *event_json(const struct audit_event *e, uint64_t seq, int64_t ts,
 		json_object_set_new(o, "targetUserId", json_string(e->target_user_id));
 	if (e->token_id && *e->token_id)
 		json_object_set_new(o, "tokenId", json_string(e->token_id));
-	if (e->agent_id && *e->agent_id)
-		json_object_set_new(o, "agentId", json_string(e->agent_id));
+	if (agent && *agent)
+		json_object_set_new(o, "agentId", json_string(agent));
 	json_object_set_new(o, "success", json_boolean(e->success));
 	if (e->error && *e->error)
 		json_object_set_new(o, "error", json_string(e->error));
@@ -155,10 +160,10 @@ static json_t *event_json(const struct audit_event *e, uint64_t seq, int64_t ts,
 }
 
 static int append_entry(struct vault *v, struct writer_state *st, const struct audit_event *e, int64_t ts,
-			uint64_t count)
+			uint64_t count, const char *agent)
 {
 	uint64_t seq = st->audit_seq + 1;
-	json_t *o = event_json(e, seq, ts, count);
+	json_t *o = event_json(e, seq, ts, count, agent);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	size_t n = text ? strlen(text) : 0;
 	unsigned char *blob = NULL;
@@ -212,7 +217,7 @@ int audit_append(struct vault *v, struct writer_state *st, const struct audit_ev
 	/* Before init there is no audit key, and nothing secret to record. */
 	if (!v->initialized || v->ocmt_pending)
 		return 0;
-	return append_entry(v, st, e, zk_now_ms(), 1);
+	return append_entry(v, st, e, zk_now_ms(), 1, NULL);
 }
 
 void audit_flush_reads(struct vault *v, struct writer_state *st)
@@ -231,10 +236,9 @@ void audit_flush_reads(struct vault *v, struct writer_state *st)
 		ra->count--;
 		pthread_mutex_unlock(&ra->lock);
 
-		struct audit_event e = { r.action, r.user_id, r.secret_key, NULL, r.token_id, r.error, r.ip, r.success,
-					 r.agent_id };
+		struct audit_event e = { r.action, r.user_id, r.secret_key, NULL, r.token_id, r.error, r.ip, r.success };
 		if (v->initialized)
-			append_entry(v, st, &e, r.second * 1000, r.count);
+			append_entry(v, st, &e, r.second * 1000, r.count, r.agent_id);
 		sodium_memzero(&r, sizeof(r));
 	}
 }

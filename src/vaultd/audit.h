@@ -19,7 +19,6 @@ struct audit_event {
 	const char *error;
 	const char *ip;
 	bool success;
-	const char *agent_id; /* reported by the caller (X-Agent-Id), beside the token's sub and jti */
 };
 
 /* Writer thread, inside a transaction. */
@@ -36,6 +35,8 @@ int audit_rekey(struct vault *v, struct writer_state *st, const struct zk_keys *
 
 /* Any thread: records a read (or read denial) without waiting. Returns -1 when the ring is full. */
 int audit_read(struct vault *v, const struct audit_event *e);
+/* The same, with the agent id the caller reported (X-Agent-Id; may be NULL), kept beside the token's sub and jti. */
+int audit_read_agent(struct vault *v, const struct audit_event *e, const char *agent_id);
 struct read_audit *read_audit_new(void);
 void read_audit_free(struct read_audit *ra);
 
