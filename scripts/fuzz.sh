@@ -13,10 +13,13 @@ for fuzzer in "$dir"/fuzz_*; do
 	work=$(mktemp -d)
 	cp -r "$seeds"/. "$work"/ 2>/dev/null || true
 	echo "fuzz: $name for ${seconds}s"
-	if ! ASAN_OPTIONS=detect_leaks=1 "$fuzzer" -max_total_time="$seconds" -max_len=65536 \
-		-print_final_stats=0 "$work" >"$work.log" 2>&1; then
+	# UBSan findings only count as crashes with halt_on_error (the fuzz build does not set -fno-sanitize-recover).
+	if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$fuzzer" \
+		-max_total_time="$seconds" -max_len=65536 -print_final_stats=0 "$work" >"$work.log" 2>&1; then
 		tail -n 60 "$work.log"
 		status=1
+	else
+		grep -h ' DONE ' "$work.log" | tail -n 1 || true
 	fi
 	rm -rf "$work" "$work.log"
 done
