@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/crypto.h"
+#include "lib/mem.h"
 #include "lib/ocmt.h"
 #include "vaultd/audit.h"
 #include "vaultd/common.h"
@@ -241,7 +242,7 @@ static int import_apply(struct vault *v, struct job *j)
 		}
 		char *text = json_dumps(a->env, JSON_COMPACT);
 		int rc = text && store_meta_put(v->db, "ocmt_import", text, strlen(text)) == 0 ? 0 : 500;
-		free(text);
+		zk_wipe_str(text);
 		return rc;
 	}
 	if (a->replace) {
