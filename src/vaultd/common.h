@@ -8,6 +8,12 @@
 /* Each returns true when the request may go on; otherwise it has set the error reply. */
 bool require_management(struct vault *v, struct zk_http_req *r);
 bool require_unlocked(struct vault *v, struct zk_http_req *r);
+/* X-Capability-Token: verified claims and the client address, then the lock state (secrets.c). */
+struct cap {
+	struct claims claims;
+	char ip[48];
+};
+bool require_capability(struct vault *v, struct zk_http_req *r, struct cap *c);
 /* Parses the body as a JSON object ({} when empty). */
 bool body_object(struct zk_http_req *r, json_t **out);
 void validation_error(struct zk_http_req *r, const char *what, const char *details);

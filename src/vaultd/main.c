@@ -13,6 +13,7 @@
 #include "vaultd/session.h"
 #include "vaultd/limiter.h"
 #include "vaultd/tokens.h"
+#include "vaultd/use.h"
 #include "vaultd/writer.h"
 
 static void usage(FILE *f)
@@ -35,6 +36,8 @@ static void usage(FILE *f)
 		"                        from these peers\n"
 		"  --threads N           HTTP threads (default: number of CPUs)\n"
 		"  --port-file F         write the bound port to F once listening\n"
+		"  --allow-insecure-use-origins  POST /secrets/:key/use may also send to http://127.0.0.1,\n"
+		"                        localhost or [::1] (tests only; https is required otherwise)\n"
 		"  --verify-audit        check the audit chain and checkpoints of the data dir, then exit\n");
 }
 
@@ -88,6 +91,7 @@ static int parse_config(struct vaultd_config *c, int argc, char *argv[], bool *v
 		{ "max-versions", required_argument, 0, 'm' }, { "trusted-proxy", required_argument, 0, 't' },
 		{ "threads", required_argument, 0, 'T' },    { "port-file", required_argument, 0, 'P' },
 		{ "verify-audit", no_argument, 0, 'V' },     { "help", no_argument, 0, 'h' },
+		{ "allow-insecure-use-origins", no_argument, 0, 'I' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *token_file = getenv("AUTH_TOKEN_FILE");
@@ -125,6 +129,7 @@ static int parse_config(struct vaultd_config *c, int argc, char *argv[], bool *v
 		case 'T': threads = strtol(optarg, NULL, 10); break;
 		case 'P': *port_file = optarg; break;
 		case 'V': *verify = true; break;
+		case 'I': use_allow_insecure_origins = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}

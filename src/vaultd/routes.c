@@ -150,10 +150,12 @@ const struct zk_route vaultd_routes[] = {
 	{ "DELETE", "/tokens/:tokenId", handle_token_revoke },
 	{ "GET", "/audit", handle_audit },
 	{ "GET", "/audit/secret/:key", handle_audit },
+	{ "GET", "/capability", handle_capability },
 	{ "GET", "/secrets", handle_secret_list },
 	{ "GET", "/secrets/:key", handle_secret_get },
 	{ "GET", "/secrets/:key/versions", handle_secret_versions },
 	{ "POST", "/secrets/:key", handle_secret_put },
+	{ "POST", "/secrets/:key/use", handle_secret_use },
 	{ "DELETE", "/secrets/:key", handle_secret_delete },
 };
 const size_t vaultd_nroutes = sizeof(vaultd_routes) / sizeof(vaultd_routes[0]);

@@ -89,13 +89,8 @@ out:
 	return -1;
 }
 
-/* The capability check shared by the secrets routes: token, then lock state. */
-struct cap {
-	struct claims claims;
-	char ip[48];
-};
-
-static bool require_capability(struct vault *v, struct zk_http_req *r, struct cap *c)
+/* The capability check shared by the secrets routes (and use.c): token, then lock state. */
+bool require_capability(struct vault *v, struct zk_http_req *r, struct cap *c)
 {
 	const char *t = zk_http_header(r, "X-Capability-Token");
 	if (!t) {
