@@ -19,7 +19,7 @@ for fuzzer in "$dir"/fuzz_*; do
 		tail -n 60 "$work.log"
 		status=1
 	else
-		grep -h ' DONE ' "$work.log" | tail -n 1 || true
+		grep -hE '[[:space:]]DONE[[:space:]]' "$work.log" | tail -n 1 || true
 	fi
 	rm -rf "$work" "$work.log"
 done
