@@ -34,6 +34,7 @@ enum zk_subkey_id {
 	ZK_SUBKEY_TOKEN_ED25519 = 6,
 	ZK_SUBKEY_CHECKPOINT_ED25519 = 7,
 	ZK_SUBKEY_BACKUP_MAC = 8,
+	ZK_SUBKEY_REVOCATION_ED25519 = 9, /* signs the revocation list (vaultd/revlist.c) */
 };
 #define ZK_KDF_CONTEXT "zkvault1"
 

@@ -10,6 +10,8 @@
 
 #include "lib/mem.h"
 #include "vaultd/audit.h"
+#include "vaultd/ceilings.h"
+#include "vaultd/revlist.h"
 #include "vaultd/session.h"
 #include "vaultd/limiter.h"
 #include "vaultd/tokens.h"
@@ -179,6 +181,8 @@ static void vault_free(struct vault *v)
 	store_close(v);
 	token_cache_free(v->tcache);
 	revocations_free(v->revoked);
+	ceilings_free(v->ceilings);
+	revlist_free(v->revlist);
 	limiter_free(v->unlock_limiter);
 	limiter_free(v->token_limiter);
 	read_audit_free(v->raudit);

@@ -5,8 +5,10 @@
 #include "lib/mem.h"
 #include "lib/paseto.h"
 #include "vaultd/audit.h"
+#include "vaultd/ceilings.h"
 #include "vaultd/common.h"
 #include "vaultd/rekey.h"
+#include "vaultd/revlist.h"
 #include "vaultd/routes.h"
 #include "vaultd/session.h"
 #include "vaultd/tokens.h"
@@ -148,6 +150,12 @@ const struct zk_route vaultd_routes[] = {
 	{ "POST", "/tokens", handle_token_issue },
 	{ "DELETE", "/tokens/user/:userId", handle_token_revoke_user },
 	{ "DELETE", "/tokens/:tokenId", handle_token_revoke },
+	{ "POST", "/tokens/introspect", handle_token_introspect },
+	{ "GET", "/revocations", handle_revocations },
+	{ "GET", "/policy/ceilings", handle_ceiling_get },
+	{ "GET", "/policy/ceilings/:subject", handle_ceiling_get },
+	{ "PUT", "/policy/ceilings/:subject", handle_ceiling_put },
+	{ "DELETE", "/policy/ceilings/:subject", handle_ceiling_delete },
 	{ "GET", "/audit", handle_audit },
 	{ "GET", "/audit/secret/:key", handle_audit },
 	{ "GET", "/capability", handle_capability },

@@ -98,7 +98,7 @@ bool require_capability(struct vault *v, struct zk_http_req *r, struct cap *c)
 		return false;
 	}
 	unsigned slot = zk_brlock_rdlock(&v->state_lock);
-	enum token_status st = token_check(v, t, &c->claims);
+	enum token_status st = token_check_agent(v, t, zk_http_header(r, "X-Agent-Id"), &c->claims);
 	zk_brlock_rdunlock(&v->state_lock, slot);
 	if (st == TOKEN_INVALID) {
 		zk_http_error(r, 401, "Invalid or expired capability token", NULL);

@@ -6,32 +6,59 @@
 #include "lib/clock.h"
 #include "lib/mem.h"
 #include "lib/paseto.h"
+#include "lib/tokenchain.h"
+#include "vaultd/ceilings.h"
+#include "vaultd/revlist.h"
 
 #define CACHE_SLOTS 4096
 #define CACHE_STRIPES 16
+
+/* What the root itself limited, before blocks narrowed the claims: its use limit binds every descendant. */
+struct root_limits {
+	uint32_t max_uses;
+	int64_t exp_ms;
+};
 
 struct cache_slot {
 	bool used;
 	uint64_t gen; /* valid only while equal to the cache's generation */
 	unsigned char hash[ZK_HASH_BYTES];
+	struct root_limits lim;
 	struct claims claims;
+};
+
+/* Use counters of tokens with a use limit, keyed by the revocation id of the level that set the limit. Not
+   cleared at lock (a lock must not give uses back); lost at restart (docs/SECURITY.md). */
+#define USE_SLOTS 4096
+
+struct use_slot {
+	char rid[33];
+	uint32_t count;
+	int64_t exp_ms;
 };
 
 struct token_cache {
 	pthread_mutex_t stripe[CACHE_STRIPES];
 	struct cache_slot *slots;
 	uint64_t gen; /* bumped by token_cache_clear, under all stripes */
+	pthread_mutex_t use_lock;
+	struct use_slot *uses;
+	size_t nuses;
 };
 
 struct token_cache *token_cache_new(void)
 {
 	struct token_cache *c = calloc(1, sizeof(*c));
-	if (!c || !(c->slots = calloc(CACHE_SLOTS, sizeof(*c->slots)))) {
+	if (!c || !(c->slots = calloc(CACHE_SLOTS, sizeof(*c->slots))) ||
+	    !(c->uses = calloc(USE_SLOTS, sizeof(*c->uses)))) {
+		if (c)
+			free(c->slots);
 		free(c);
 		return NULL;
 	}
 	for (int i = 0; i < CACHE_STRIPES; i++)
 		pthread_mutex_init(&c->stripe[i], NULL);
+	pthread_mutex_init(&c->use_lock, NULL);
 	return c;
 }
 
@@ -41,7 +68,9 @@ void token_cache_free(struct token_cache *c)
 		return;
 	for (int i = 0; i < CACHE_STRIPES; i++)
 		pthread_mutex_destroy(&c->stripe[i]);
+	pthread_mutex_destroy(&c->use_lock);
 	free(c->slots);
+	free(c->uses);
 	free(c);
 }
 
@@ -65,20 +94,23 @@ static size_t cache_slot(const unsigned char hash[ZK_HASH_BYTES])
 	return x % CACHE_SLOTS;
 }
 
-static bool cache_get(struct token_cache *c, const unsigned char hash[ZK_HASH_BYTES], struct claims *out)
+static bool cache_get(struct token_cache *c, const unsigned char hash[ZK_HASH_BYTES], struct claims *out,
+		      struct root_limits *lim)
 {
 	size_t i = cache_slot(hash);
 	bool hit = false;
 	pthread_mutex_lock(&c->stripe[i % CACHE_STRIPES]);
 	if (c->slots[i].used && c->slots[i].gen == c->gen && !memcmp(c->slots[i].hash, hash, ZK_HASH_BYTES)) {
 		*out = c->slots[i].claims;
+		*lim = c->slots[i].lim;
 		hit = true;
 	}
 	pthread_mutex_unlock(&c->stripe[i % CACHE_STRIPES]);
 	return hit;
 }
 
-static void cache_put(struct token_cache *c, const unsigned char hash[ZK_HASH_BYTES], const struct claims *cl)
+static void cache_put(struct token_cache *c, const unsigned char hash[ZK_HASH_BYTES], const struct claims *cl,
+		      const struct root_limits *lim)
 {
 	size_t i = cache_slot(hash);
 	pthread_mutex_lock(&c->stripe[i % CACHE_STRIPES]);
@@ -86,17 +118,13 @@ static void cache_put(struct token_cache *c, const unsigned char hash[ZK_HASH_BY
 	c->slots[i].gen = c->gen;
 	memcpy(c->slots[i].hash, hash, ZK_HASH_BYTES);
 	c->slots[i].claims = *cl;
+	c->slots[i].lim = *lim;
 	pthread_mutex_unlock(&c->stripe[i % CACHE_STRIPES]);
 }
 
-static const char *perm_names[] = { "read", "write", "delete", "use", "admin" };
-
 unsigned perm_parse(const char *s)
 {
-	for (unsigned i = 0; i < sizeof(perm_names) / sizeof(perm_names[0]); i++)
-		if (!strcmp(s, perm_names[i]))
-			return 1u << i;
-	return 0;
+	return zk_chain_perm_parse(s);
 }
 
 int claims_parse(struct claims *c, const char *text, size_t len, const char *vault_id_hex, const char *group_id)
@@ -145,51 +173,245 @@ int claims_parse(struct claims *c, const char *text, size_t len, const char *vau
 		memcpy(c->patterns + used, p, n + 1);
 		used += n + 1;
 	}
+	if ((x = json_object_get(o, "aud"))) {
+		const char *aud = json_string_value(x);
+		if (!aud || !zk_chain_aud_valid(aud, strlen(aud)))
+			goto out;
+		strcpy(c->aud, aud);
+	}
+	if ((x = json_object_get(o, "maxUses"))) {
+		if (!json_is_integer(x) || json_integer_value(x) < 1 || json_integer_value(x) > UINT32_MAX)
+			goto out;
+		c->max_uses = (uint32_t)json_integer_value(x);
+	}
+	if ((x = json_object_get(o, "nextKey"))) {
+		const char *k = json_string_value(x);
+		size_t n = 0;
+		if (!k || sodium_base642bin(c->next_pk, sizeof(c->next_pk), k, strlen(k), NULL, &n, NULL,
+					    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+		    n != sizeof(c->next_pk))
+			goto out;
+		c->has_next = true;
+	}
 	rc = 0;
 out:
 	json_decref(o);
 	return rc;
 }
 
-enum token_status token_check(struct vault *v, const char *token, struct claims *out)
+static void caveats_from_claims(struct zk_caveats *cav, const struct claims *c)
+{
+	cav->exp_ms = c->exp_ms;
+	cav->perms = c->perms & ZK_CHAIN_PERMS_ALL;
+	cav->max_uses = c->max_uses;
+	memcpy(cav->aud, c->aud, sizeof(cav->aud));
+	cav->npatterns = c->npatterns;
+	memcpy(cav->pattern_off, c->pattern_off, sizeof(cav->pattern_off));
+	memcpy(cav->patterns, c->patterns, sizeof(cav->patterns));
+}
+
+/* The narrowest caveats of the chain replace the root's; sub, jti, iat and the group mark stay the root's. */
+static void claims_narrow_to(struct claims *c, const struct zk_chain *ch, const struct zk_caveats *eff)
+{
+	c->exp_ms = eff->exp_ms;
+	c->perms = (c->perms & (1u << 31)) | eff->perms;
+	memcpy(c->aud, eff->aud, sizeof(c->aud));
+	c->npatterns = eff->npatterns;
+	memcpy(c->pattern_off, eff->pattern_off, sizeof(c->pattern_off));
+	memcpy(c->patterns, eff->patterns, sizeof(c->patterns));
+	c->nrids = ch->nblocks;
+	for (int i = 0; i < ch->nblocks; i++) {
+		sodium_bin2hex(c->rids[i], sizeof(c->rids[i]), ch->block[i].rid, ZK_CHAIN_RID_BYTES);
+		c->rid_max_uses[i] = ch->block[i].cav.max_uses;
+	}
+	c->max_uses = eff->max_uses;
+}
+
+/* Signature work: the root under the vault's token key, then every block of the chain and the proof. */
+static enum token_status verify_cold(struct vault *v, const char *token, struct claims *out,
+				     struct root_limits *lim)
+{
+	struct zk_chain *ch = NULL;
+	unsigned char *msg = NULL;
+	size_t mlen;
+	char *root = NULL;
+	enum token_status st = TOKEN_INVALID;
+
+	if (zk_chain_parse(&ch, token) != 0 || !(root = strndup(ch->root, ch->root_len)))
+		goto out;
+	if (zk_paseto_v4_public_verify(&msg, &mlen, NULL, root, NULL, NULL, v->token_pk) != 0 ||
+	    claims_parse(out, (const char *)msg, mlen, v->vault_id_hex, v->cfg.group_id) != 0)
+		goto out;
+	lim->max_uses = out->max_uses;
+	lim->exp_ms = out->exp_ms;
+	if (!out->has_next) {
+		/* A root without an attenuation key stands alone. */
+		if (ch->has_proof)
+			goto out;
+	} else {
+		struct zk_caveats *root_cav = malloc(sizeof(*root_cav)), *eff = malloc(sizeof(*eff));
+		int rc = -1;
+		if (root_cav && eff) {
+			caveats_from_claims(root_cav, out);
+			rc = zk_chain_verify(ch, 0, root_cav, out->next_pk, eff);
+			if (rc == 0)
+				claims_narrow_to(out, ch, eff);
+		}
+		free(root_cav);
+		free(eff);
+		if (rc != 0)
+			goto out;
+	}
+	st = TOKEN_OK;
+out:
+	free(msg);
+	free(root);
+	zk_chain_free(ch);
+	return st;
+}
+
+static bool any_revoked(const struct revocations *r, const struct claims *c)
+{
+	if (revocations_has(r, c->jti))
+		return true;
+	for (int i = 0; i < c->nrids; i++)
+		if (revocations_has(r, c->rids[i]))
+			return true;
+	return false;
+}
+
+static struct use_slot *use_find(struct token_cache *tc, const char *rid, int64_t exp_ms)
+{
+	size_t i = cache_slot((const unsigned char *)rid) % USE_SLOTS;
+	for (size_t n = 0; n < USE_SLOTS; n++, i = (i + 1) % USE_SLOTS) {
+		struct use_slot *u = &tc->uses[i];
+		if (u->rid[0] && !strcmp(u->rid, rid))
+			return u;
+		if (!u->rid[0]) {
+			snprintf(u->rid, sizeof(u->rid), "%s", rid);
+			u->count = 0;
+			u->exp_ms = exp_ms;
+			tc->nuses++;
+			return u;
+		}
+	}
+	return NULL;
+}
+
+/* Drops the counters of expired tokens when the table fills up (rebuilt in place). */
+static void use_sweep(struct token_cache *tc, int64_t now)
+{
+	struct use_slot *old = tc->uses, *fresh = calloc(USE_SLOTS, sizeof(*fresh));
+	if (!fresh)
+		return;
+	tc->uses = fresh;
+	tc->nuses = 0;
+	for (size_t i = 0; i < USE_SLOTS; i++)
+		if (old[i].rid[0] && old[i].exp_ms >= now) {
+			struct use_slot *u = use_find(tc, old[i].rid, old[i].exp_ms);
+			if (u)
+				u->count = old[i].count;
+		}
+	free(old);
+}
+
+/*
+ * One use of every level that set a limit; all or nothing. Counters live until the root expires (no descendant
+ * outlives it). Fails closed when the table is full.
+ */
+static bool spend_use(struct token_cache *tc, const struct claims *c, const struct root_limits *lim, int64_t now)
+{
+	struct use_slot *slot[CLAIMS_MAX_BLOCKS + 1];
+	uint32_t limit[CLAIMS_MAX_BLOCKS + 1];
+	int n = 0;
+	bool ok = true;
+
+	pthread_mutex_lock(&tc->use_lock);
+	if (tc->nuses * 4 >= USE_SLOTS * 3)
+		use_sweep(tc, now);
+	if (lim->max_uses) {
+		limit[n] = lim->max_uses;
+		slot[n++] = use_find(tc, c->jti, lim->exp_ms);
+	}
+	for (int i = 0; i < c->nrids; i++)
+		if (c->rid_max_uses[i]) {
+			limit[n] = c->rid_max_uses[i];
+			slot[n++] = use_find(tc, c->rids[i], lim->exp_ms);
+		}
+	for (int i = 0; i < n; i++)
+		if (!slot[i] || slot[i]->count >= limit[i])
+			ok = false;
+	if (ok)
+		for (int i = 0; i < n; i++)
+			slot[i]->count++;
+	pthread_mutex_unlock(&tc->use_lock);
+	return ok;
+}
+
+enum check_mode { CHECK_USE, CHECK_INSPECT };
+
+struct cached {
+	struct claims claims;
+	uint32_t root_max_uses;
+};
+
+static enum token_status check(struct vault *v, const char *token, const char *agent, enum check_mode mode,
+			       struct claims *out)
 {
 	unsigned char hash[ZK_HASH_BYTES];
 	size_t len = strlen(token);
+	int64_t now = zk_now_ms();
+	struct root_limits lim;
 
 	if (len > VAULTD_TOKEN_MAX || !v->initialized || v->ocmt_pending)
 		return TOKEN_INVALID;
 	crypto_generichash(hash, sizeof(hash), (const unsigned char *)token, len, NULL, 0);
-	if (!cache_get(v->tcache, hash, out)) {
-		unsigned char *msg = NULL;
-		size_t mlen;
-		if (zk_paseto_v4_public_verify(&msg, &mlen, NULL, token, NULL, NULL, v->token_pk) != 0)
+	if (!cache_get(v->tcache, hash, out, &lim)) {
+		if (verify_cold(v, token, out, &lim) != TOKEN_OK)
 			return TOKEN_INVALID;
-		int rc = claims_parse(out, (const char *)msg, mlen, v->vault_id_hex, v->cfg.group_id);
-		free(msg);
-		if (rc != 0)
-			return TOKEN_INVALID;
-		cache_put(v->tcache, hash, out);
+		cache_put(v->tcache, hash, out, &lim);
 	}
-	if (out->exp_ms < zk_now_ms() || revocations_has(v->revoked, out->jti) ||
+	if (out->exp_ms < now || any_revoked(v->revoked, out) ||
 	    out->iat_ms < revocations_not_before(v->revoked, out->sub))
 		return TOKEN_INVALID;
+	/* The ceiling is policy of now, not of issuance: lowering it narrows live tokens. */
+	const struct ceiling *ceiling = ceilings_find(v->ceilings, out->sub);
+	if (ceiling) {
+		ceiling_narrow(ceiling, out);
+		if (out->exp_ms < now)
+			return TOKEN_INVALID;
+	}
 	if (out->perms & (1u << 31))
 		return TOKEN_WRONG_GROUP;
+	if (mode == CHECK_INSPECT)
+		return TOKEN_OK;
+	if (out->aud[0] && (!agent || strcmp(agent, out->aud) != 0))
+		return TOKEN_INVALID;
+	if ((lim.max_uses || out->max_uses) && !spend_use(v->tcache, out, &lim, now))
+		return TOKEN_INVALID;
 	return TOKEN_OK;
+}
+
+enum token_status token_check_agent(struct vault *v, const char *token, const char *agent, struct claims *out)
+{
+	return check(v, token, agent, CHECK_USE, out);
+}
+
+enum token_status token_check(struct vault *v, const char *token, struct claims *out)
+{
+	return check(v, token, NULL, CHECK_USE, out);
+}
+
+enum token_status token_inspect(struct vault *v, const char *token, struct claims *out)
+{
+	return check(v, token, NULL, CHECK_INSPECT, out);
 }
 
 bool claims_allow_name(const struct claims *c, const char *name)
 {
-	for (int i = 0; i < c->npatterns; i++) {
-		const char *p = c->patterns + c->pattern_off[i];
-		size_t n = strlen(p);
-		if (n && p[n - 1] == '*') {
-			if (!strncmp(name, p, n - 1))
-				return true;
-		} else if (!strcmp(name, p)) {
+	for (int i = 0; i < c->npatterns; i++)
+		if (zk_pattern_covers(c->patterns + c->pattern_off[i], name))
 			return true;
-		}
-	}
 	return false;
 }
 
@@ -199,27 +421,36 @@ bool claims_allow(const struct claims *c, const char *name, unsigned perm)
 }
 
 char *token_issue(struct vault *v, const struct zk_keys *k, const char *sub, json_t *allowed, unsigned perms,
-		  int64_t ttl_s, char jti[33], int64_t *exp_ms)
+		  int64_t ttl_s, const char *aud, int64_t iat_ms, char jti[33], int64_t *exp_ms)
 {
-	unsigned char id[16];
+	unsigned char id[16], next_pk[32], next_sk[64];
 	char iat[ZK_ISO8601_MAX], exp[ZK_ISO8601_MAX], kid[ZK_PASERK_K4_PID_MAX], footer[128];
-	int64_t now = zk_now_ms();
+	char next_b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+	char proof_b64[sizeof(next_b64)];
 	json_t *pa = json_array();
-	char *text, *token = NULL;
+	char *text, *token = NULL, *out = NULL;
 
 	randombytes_buf(id, sizeof(id));
 	sodium_bin2hex(jti, 33, id, sizeof(id));
-	*exp_ms = now + ttl_s * 1000;
-	zk_iso8601(iat, now);
+	*exp_ms = iat_ms + ttl_s * 1000;
+	zk_iso8601(iat, iat_ms);
 	zk_iso8601(exp, *exp_ms);
-	for (unsigned i = 0; i < sizeof(perm_names) / sizeof(perm_names[0]); i++)
+	for (unsigned i = 0; i < 5; i++)
 		if (perms & (1u << i))
-			json_array_append_new(pa, json_string(perm_names[i]));
-	json_t *o = json_pack("{sssssssssssssOso}", "iss", v->vault_id_hex, "sub", sub, "jti", jti, "iat", iat,
+			json_array_append_new(pa, json_string(zk_chain_perm_name(1u << i)));
+	/* The first attenuation key: its public half is signed into the root, its seed is the holder's proof. */
+	crypto_sign_keypair(next_pk, next_sk);
+	sodium_bin2base64(next_b64, sizeof(next_b64), next_pk, 32, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_bin2base64(proof_b64, sizeof(proof_b64), next_sk, 32, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(next_sk, sizeof(next_sk));
+	json_t *o = json_pack("{sssssssssssssOsoss}", "iss", v->vault_id_hex, "sub", sub, "jti", jti, "iat", iat,
 			      "exp", exp, "groupId", v->cfg.group_id ? v->cfg.group_id : "", "allowedSecrets",
-			      allowed, "permissions", pa);
+			      allowed, "permissions", pa, "nextKey", next_b64);
+	if (o && aud)
+		json_object_set_new(o, "aud", json_string(aud));
 	if (!o || !(text = json_dumps(o, JSON_COMPACT))) {
 		json_decref(o);
+		sodium_memzero(proof_b64, sizeof(proof_b64));
 		return NULL;
 	}
 	json_decref(o);
@@ -228,7 +459,11 @@ char *token_issue(struct vault *v, const struct zk_keys *k, const char *sub, jso
 		zk_paseto_v4_public_sign(&token, (unsigned char *)text, strlen(text), footer, NULL, k->token_sk);
 	}
 	zk_wipe_str(text);
-	return token;
+	if (token && asprintf(&out, "%s%c%s", token, ZK_CHAIN_SEP, proof_b64) < 0)
+		out = NULL;
+	sodium_memzero(proof_b64, sizeof(proof_b64));
+	free(token);
+	return out;
 }
 
 /* Revoked token ids (a hash set) and per-subject not-before times. Mutated only under the state write lock. */
@@ -240,6 +475,9 @@ struct revocations {
 		int64_t not_before;
 	} *subjects;
 	size_t nsubjects, subjects_cap;
+	uint64_t epoch;
+	int64_t last_iat; /* writer thread */
+	int64_t covered;  /* writer thread: the last snapshot's coverage bound */
 };
 
 struct revocations *revocations_new(void)
@@ -310,6 +548,50 @@ size_t revocations_count(const struct revocations *r)
 	return r->count;
 }
 
+uint64_t revocations_epoch(const struct revocations *r)
+{
+	return r->epoch;
+}
+
+void revocations_set_epoch(struct revocations *r, uint64_t epoch)
+{
+	r->epoch = epoch;
+}
+
+int64_t revocations_next_iat(struct revocations *r, int64_t now, int64_t not_before)
+{
+	int64_t iat = now;
+	if (iat <= r->covered)
+		iat = r->covered + 1;
+	if (iat < not_before)
+		iat = not_before;
+	if (iat > r->last_iat)
+		r->last_iat = iat;
+	return iat;
+}
+
+int64_t revocations_cover(struct revocations *r, int64_t now)
+{
+	int64_t t = now > r->last_iat ? now : r->last_iat;
+	if (t < r->covered)
+		t = r->covered;
+	r->covered = t;
+	return t;
+}
+
+static int64_t meta_i64(sqlite3 *db, const char *k)
+{
+	unsigned char *buf;
+	size_t len;
+	int64_t v = 0;
+	if (store_meta_get(db, k, &buf, &len) == 0) {
+		if (len == 8)
+			v = (int64_t)zk_load_u64le(buf);
+		free(buf);
+	}
+	return v;
+}
+
 int64_t revocations_not_before(const struct revocations *r, const char *sub)
 {
 	for (size_t i = 0; i < r->nsubjects; i++)
@@ -352,5 +634,14 @@ int revocations_load(struct vault *v)
 		revocations_set_not_before(v->revoked, (const char *)sqlite3_column_text(q, 0),
 					   sqlite3_column_int64(q, 1));
 	sqlite3_finalize(q);
-	return 0;
+	if (sqlite3_prepare_v2(v->db, "SELECT coalesce(max(epoch), 0) FROM revlog", -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v->revoked->epoch = (uint64_t)sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	v->revoked->last_iat = meta_i64(v->db, "token_last_iat");
+	v->revoked->covered = meta_i64(v->db, "revocation_covered");
+	if ((!v->ceilings && !(v->ceilings = ceilings_new())) || (!v->revlist && !(v->revlist = revlist_new())))
+		return -1;
+	return ceilings_load(v);
 }

@@ -55,6 +55,7 @@ struct index {
 /* Verified token claims, as cached and as checked on every request. */
 #define CLAIMS_MAX_PATTERNS 64
 #define CLAIMS_PATTERN_BYTES 4096
+#define CLAIMS_MAX_BLOCKS 8
 enum perm { PERM_READ = 1, PERM_WRITE = 2, PERM_DELETE = 4, PERM_USE = 8, PERM_ADMIN = 16 };
 struct claims {
 	char jti[33];
@@ -65,10 +66,21 @@ struct claims {
 	int npatterns;
 	uint16_t pattern_off[CLAIMS_MAX_PATTERNS];
 	char patterns[CLAIMS_PATTERN_BYTES]; /* NUL-separated */
+	/* Attenuation (docs/FORMAT.md §Attenuation chains): the effective audience and use limits, and each block's
+	   revocation id (hex) beside the root's jti. */
+	char aud[129];
+	uint32_t max_uses;
+	bool has_next;
+	unsigned char next_pk[32];
+	int nrids;
+	char rids[CLAIMS_MAX_BLOCKS][33];
+	uint32_t rid_max_uses[CLAIMS_MAX_BLOCKS];
 };
 
 struct revocations; /* tokens.c */
 struct token_cache; /* tokens.c */
+struct ceilings;    /* ceilings.c */
+struct revlist;     /* revlist.c */
 struct limiter;     /* limiter.c */
 struct writer;      /* writer.c */
 struct read_audit;  /* audit.c */
@@ -98,11 +110,13 @@ struct vault {
 	atomic_llong expires_mono; /* monotonic ms; 0 when locked */
 	struct index index;
 	struct revocations *revoked;
+	struct ceilings *ceilings;
 	uint64_t revision;
 	unsigned char digest[ZK_HASH_BYTES];
 
 	pthread_mutex_t kdf_lock; /* one Argon2id at a time */
 	struct token_cache *tcache;
+	struct revlist *revlist; /* signed revocation snapshots, per epoch */
 	struct limiter *unlock_limiter;
 	struct limiter *token_limiter;
 	struct writer *writer;

@@ -2,6 +2,7 @@
 // and capability tokens verified with the npm `paseto` package against the published PASERK.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { PublicProtocol } from 'paseto';
 import { ImportPublicKeyFactory, VerifyFactory } from 'paseto/v4/public';
@@ -53,17 +54,28 @@ test('a live export decrypts offline and its tokens verify with npm paseto', asy
 
   const wk = await v.call('GET', '/.well-known/zkvault', { auth: false });
   assert.match(wk.body.tokenPublicKey, /^k4\.public\./);
+  // The token is "root~proof" (docs/FORMAT.md §Attenuation chains): the root alone is a plain PASETO v4.public.
+  const [root, proof, ...rest] = token.split('~');
+  assert.equal(rest.length, 0);
   const v4 = new PublicProtocol(ImportPublicKeyFactory, VerifyFactory);
   const key = await v4.ImportPublicKey(wk.body.tokenPublicKey);
-  const { claims } = await v4.Verify(key, token);
+  const { claims } = await v4.Verify(key, root);
   assert.equal(claims.iss, wk.body.vaultId);
   assert.equal(claims.sub, '6f1c2a4e-2b7d-4f3a-9c1e-0a1b2c3d4e5f');
   assert.equal(claims.jti, issued.body.id);
   assert.deepEqual(claims.allowedSecrets, ['svc-*']);
   assert.deepEqual(claims.permissions, ['read', 'write']);
+  // nextKey is the public half of the Ed25519 seed carried after "~" (checked with node's own crypto).
+  assert.match(claims.nextKey, /^[A-Za-z0-9_-]{43}$/);
+  assert.match(proof, /^[A-Za-z0-9_-]{43}$/);
+  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(proof, 'base64url')]);
+  const jwk = createPublicKey(createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' })).export({ format: 'jwk' });
+  assert.equal(jwk.x, claims.nextKey);
 
   // One changed character of the signed part must fail with the independent verifier too.
-  const i = token.indexOf('.', 10) - 5;
-  const forged = token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1);
+  const i = root.indexOf('.', 10) - 5;
+  const forged = root.slice(0, i) + (root[i] === 'A' ? 'B' : 'A') + root.slice(i + 1);
   await assert.rejects(v4.Verify(key, forged));
+  // The vault refuses the root without its proof: whoever holds only the root of a chain holds no key.
+  assert.equal((await v.call('GET', '/secrets/svc-a', { token: root, auth: false })).status, 401);
 });
