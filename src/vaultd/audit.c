@@ -27,6 +27,9 @@ struct read_entry {
 
 struct read_audit {
 	pthread_mutex_t lock;
+	pthread_cond_t drained; /* signalled by the writer as it takes entries out, when readers wait */
+	unsigned waiting;
+	bool kicked; /* the writer was woken and has not started draining yet */
 	struct read_entry *ring;
 	size_t head, count;
 	int64_t last_checkpoint_ms;
@@ -40,6 +43,7 @@ struct read_audit *read_audit_new(void)
 		return NULL;
 	}
 	pthread_mutex_init(&ra->lock, NULL);
+	pthread_cond_init(&ra->drained, NULL);
 	ra->last_checkpoint_ms = zk_mono_ms();
 	return ra;
 }
@@ -50,6 +54,7 @@ void read_audit_free(struct read_audit *ra)
 		return;
 	sodium_memzero(ra->ring, RING_SIZE * sizeof(*ra->ring));
 	free(ra->ring);
+	pthread_cond_destroy(&ra->drained);
 	pthread_mutex_destroy(&ra->lock);
 	free(ra);
 }
@@ -75,6 +80,7 @@ int audit_read_agent(struct vault *v, const struct audit_event *e, const char *a
 	struct read_audit *ra = v->raudit;
 	int64_t second = zk_now_ms() / 1000;
 	int rc = 0;
+	bool kick = false;
 
 	pthread_mutex_lock(&ra->lock);
 	if (ra->count) {
@@ -85,9 +91,30 @@ int audit_read_agent(struct vault *v, const struct audit_event *e, const char *a
 		}
 	}
 	if (ra->count == RING_SIZE) {
-		rc = -1;
-		goto out;
+		/*
+		 * The writer is behind: it shares the cores with the readers and gets a thread's share of them.
+		 * Wait up to one writer tick for room (the waiting readers free the CPU it needs) and answer 503
+		 * only when the backlog persists. Nothing is served unaudited either way.
+		 */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		ra->waiting++;
+		while (ra->count == RING_SIZE && pthread_cond_timedwait(&ra->drained, &ra->lock, &until) == 0)
+			;
+		ra->waiting--;
+		if (ra->count == RING_SIZE) {
+			rc = -1;
+			goto out;
+		}
 	}
+	/* A quarter full: wake the writer now rather than at its next 100 ms tick, before the ring fills. */
+	if (ra->count >= RING_SIZE / 4 && !ra->kicked)
+		kick = ra->kicked = true;
 	struct read_entry *r = &ra->ring[(ra->head + ra->count++) % RING_SIZE];
 	COPY(r->action, e->action);
 	COPY(r->user_id, e->user_id);
@@ -101,6 +128,8 @@ int audit_read_agent(struct vault *v, const struct audit_event *e, const char *a
 	r->count = 1;
 out:
 	pthread_mutex_unlock(&ra->lock);
+	if (kick && v->writer)
+		writer_kick(v->writer);
 	return rc;
 }
 
@@ -159,21 +188,29 @@ static json_t *event_json(const struct audit_event *e, uint64_t seq, int64_t ts,
 	return o;
 }
 
+/*
+ * ins, when not NULL, keeps the prepared INSERT between calls (audit_flush_reads appends thousands of entries
+ * per transaction under read load; preparing the statement was a third of the cost of each).
+ */
 static int append_entry(struct vault *v, struct writer_state *st, const struct audit_event *e, int64_t ts,
-			uint64_t count, const char *agent)
+			uint64_t count, const char *agent, sqlite3_stmt **ins)
 {
 	uint64_t seq = st->audit_seq + 1;
 	json_t *o = event_json(e, seq, ts, count, agent);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	size_t n = text ? strlen(text) : 0;
+	/* Into a stack buffer (wiped below) when it fits: no allocations while serialising. */
+	char buf[1024];
+	size_t n = o ? json_dumpb(o, buf, sizeof(buf), JSON_COMPACT) : 0;
+	char *text = n && n < sizeof(buf) ? buf : o ? json_dumps(o, JSON_COMPACT) : NULL;
 	unsigned char *blob = NULL;
 	size_t blen;
 	int kind, rc = -1;
-	sqlite3_stmt *q = NULL;
+	sqlite3_stmt *q = ins ? *ins : NULL;
 
 	json_decref(o);
 	if (!text)
 		return -1;
+	if (text != buf)
+		n = strlen(text);
 	if (v->keys) {
 		struct zk_aad a;
 		kind = AUDIT_AEAD;
@@ -191,8 +228,10 @@ static int append_entry(struct vault *v, struct writer_state *st, const struct a
 	}
 	unsigned char chain[ZK_HASH_BYTES];
 	chain_hash(chain, st->audit_head, seq, ts, kind, blob, blen);
-	if (sqlite3_prepare_v2(v->db, "INSERT INTO audit(seq, ts, kind, blob, chain) VALUES(?,?,?,?,?)", -1, &q,
-			       NULL) != SQLITE_OK)
+	if (q)
+		sqlite3_reset(q);
+	else if (sqlite3_prepare_v2(v->db, "INSERT INTO audit(seq, ts, kind, blob, chain) VALUES(?,?,?,?,?)", -1,
+				    &q, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
 	sqlite3_bind_int64(q, 2, ts);
@@ -206,9 +245,15 @@ static int append_entry(struct vault *v, struct writer_state *st, const struct a
 	st->entries_since_checkpoint++;
 	rc = 0;
 out:
-	sqlite3_finalize(q);
+	if (ins)
+		*ins = q;
+	else
+		sqlite3_finalize(q);
 	free(blob);
-	zk_wipe_str(text);
+	if (text == buf)
+		sodium_memzero(buf, n);
+	else
+		zk_wipe_str(text);
 	return rc;
 }
 
@@ -217,15 +262,18 @@ int audit_append(struct vault *v, struct writer_state *st, const struct audit_ev
 	/* Before init there is no audit key, and nothing secret to record. */
 	if (!v->initialized || v->ocmt_pending)
 		return 0;
-	return append_entry(v, st, e, zk_now_ms(), 1, NULL);
+	return append_entry(v, st, e, zk_now_ms(), 1, NULL, NULL);
 }
 
 void audit_flush_reads(struct vault *v, struct writer_state *st)
 {
 	struct read_audit *ra = v->raudit;
-	for (;;) {
+	sqlite3_stmt *ins = NULL;
+	/* At most one ring's worth per transaction, so a steady read load cannot keep it open for ever. */
+	for (size_t n = 0; n < RING_SIZE; n++) {
 		struct read_entry r;
 		pthread_mutex_lock(&ra->lock);
+		ra->kicked = false;
 		if (!ra->count) {
 			pthread_mutex_unlock(&ra->lock);
 			break;
@@ -234,13 +282,16 @@ void audit_flush_reads(struct vault *v, struct writer_state *st)
 		sodium_memzero(&ra->ring[ra->head], sizeof(r));
 		ra->head = (ra->head + 1) % RING_SIZE;
 		ra->count--;
+		if (ra->waiting)
+			pthread_cond_broadcast(&ra->drained);
 		pthread_mutex_unlock(&ra->lock);
 
 		struct audit_event e = { r.action, r.user_id, r.secret_key, NULL, r.token_id, r.error, r.ip, r.success };
 		if (v->initialized)
-			append_entry(v, st, &e, r.second * 1000, r.count, r.agent_id);
+			append_entry(v, st, &e, r.second * 1000, r.count, r.agent_id, &ins);
 		sodium_memzero(&r, sizeof(r));
 	}
+	sqlite3_finalize(ins);
 }
 
 int audit_load_state(struct vault *v, struct writer_state *st)

@@ -168,6 +168,7 @@ static void *writer_main(void *arg)
 				w->tail = NULL;
 			last->next = NULL;
 		}
+		bool kicked = w->kicked;
 		w->kicked = false;
 		pthread_mutex_unlock(&w->lock);
 
@@ -176,7 +177,7 @@ static void *writer_main(void *arg)
 			batch = session_lock_job(w->v, true);
 		if (!batch && (w->st.checkpoint_due && w->v->keys))
 			batch = job_new(noop_apply, NULL, NULL, NULL);
-		if (!batch && now - last_flush >= TICK_MS && audit_reads_pending(w->v))
+		if (!batch && (kicked || now - last_flush >= TICK_MS) && audit_reads_pending(w->v))
 			batch = job_new(noop_apply, NULL, NULL, NULL);
 		if (batch) {
 			run_batch(w, batch);
