@@ -1,0 +1,47 @@
+/* zkvault unlock: open a session with the vault password. */
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct cli_option options[] = {
+	{ "user", 0, "UUID", "who unlocks, for the audit log", NULL },
+	{ 0 },
+};
+
+const struct cli_spec cli_unlock_spec = {
+	.name = "unlock",
+	.operands = "",
+	.flags = CLI_NET | CLI_MGMT | CLI_PASSWORD | CLI_JSON,
+	.options = options,
+	.summary = "Unlock the vault with its password for one session (30 minutes by default; see\n"
+		   "'zkvault extend'). The password is asked on the terminal with echo off, or read as one\n"
+		   "line from standard input with --password-stdin. A wrong password exits 1; the vault\n"
+		   "allows 5 failed attempts per client address in 15 minutes.",
+	.examples = "  zkvault unlock\n"
+		    "  zkvault unlock --password-stdin < password-file\n",
+};
+
+int cli_unlock(int argc, char *argv[])
+{
+	struct cli c;
+	json_t *out = NULL;
+	char left[32];
+	int rc = cli_begin(&c, &cli_unlock_spec, argc, argv);
+
+	if (rc != CLI_CONTINUE)
+		return rc;
+	rc = cli_send_password(&c, "/unlock", "Vault password: ", false, cli_opt(&c, "user"), &out);
+	/* A wrong password is an ordinary failure, not a denied credential. */
+	if (rc == CLI_DENIED && !strcmp(c.error, "Invalid password"))
+		rc = CLI_ERROR;
+	if (rc == CLI_OK && c.json) {
+		rc = cli_print_json(out);
+	} else if (rc == CLI_OK) {
+		json_int_t count = json_integer_value(json_object_get(out, "secretCount"));
+		cli_duration(left, sizeof(left), json_integer_value(json_object_get(out, "expiresIn")));
+		printf("Vault unlocked for %s (%lld secret%s).\n", left, (long long)count, count == 1 ? "" : "s");
+	}
+	json_decref(out);
+	cli_end(&c);
+	return rc;
+}

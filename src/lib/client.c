@@ -1,0 +1,317 @@
+#include "lib/client.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/mem.h"
+
+#define KDF_BUSY_RETRIES 20
+
+/*
+ * libcurl's own allocations (receive buffers, header lists holding tokens) go through zk_wipe_malloc with a
+ * size prefix of our own, so realloc knows how much to copy and free wipes everything.
+ */
+#define CURL_PREFIX 16
+
+static void *curl_wipe_malloc(size_t n)
+{
+	if (n > SIZE_MAX - CURL_PREFIX)
+		return NULL;
+	unsigned char *p = zk_wipe_malloc(n + CURL_PREFIX);
+	if (!p)
+		return NULL;
+	memcpy(p, &n, sizeof(n));
+	return p + CURL_PREFIX;
+}
+
+static void curl_wipe_free(void *p)
+{
+	if (p)
+		zk_wipe_free((unsigned char *)p - CURL_PREFIX);
+}
+
+static void *curl_wipe_realloc(void *p, size_t n)
+{
+	size_t old;
+	if (!p)
+		return curl_wipe_malloc(n);
+	memcpy(&old, (unsigned char *)p - CURL_PREFIX, sizeof(old));
+	void *q = curl_wipe_malloc(n ? n : 1);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old < n ? old : n);
+	curl_wipe_free(p);
+	return q;
+}
+
+static char *curl_wipe_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = curl_wipe_malloc(n);
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
+static void *curl_wipe_calloc(size_t count, size_t size)
+{
+	if (size && count > SIZE_MAX / size)
+		return NULL;
+	void *p = curl_wipe_malloc(count * size);
+	if (p)
+		memset(p, 0, count * size);
+	return p;
+}
+
+int zk_client_global_init(void)
+{
+	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, curl_wipe_malloc, curl_wipe_free, curl_wipe_realloc,
+				    curl_wipe_strdup, curl_wipe_calloc) == CURLE_OK ? 0 : -1;
+}
+
+static bool loopback_host(const char *h)
+{
+	return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "[::1]") || !strcmp(h, "::1");
+}
+
+int zk_client_open(struct zk_client *c, const char *addr, const char *ca_file, char *err, size_t errlen)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	int rc = -1;
+
+	memset(c, 0, sizeof(*c));
+	if (!u)
+		goto out;
+	if (curl_url_set(u, CURLUPART_URL, addr, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+		snprintf(err, errlen, "invalid vault address '%s' (expected http://HOST:PORT or https://HOST:PORT)", addr);
+		goto out;
+	}
+	c->plaintext_remote = !strcmp(scheme, "http") && !loopback_host(host);
+	c->addr = strdup(addr);
+	c->ca_file = ca_file ? strdup(ca_file) : NULL;
+	c->curl = curl_easy_init();
+	if (!c->addr || (ca_file && !c->ca_file) || !c->curl) {
+		snprintf(err, errlen, "out of memory");
+		zk_client_close(c);
+		goto out;
+	}
+	for (size_t n = strlen(c->addr); n && c->addr[n - 1] == '/'; n--)
+		c->addr[n - 1] = '\0';
+	rc = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+int zk_client_set_auth(struct zk_client *c, const char *name, const char *value)
+{
+	char *copy = zk_wipe_strdup(value);
+	if (!copy)
+		return -1;
+	zk_wipe_str(c->auth_value);
+	c->auth_name = name;
+	c->auth_value = copy;
+	return 0;
+}
+
+void zk_client_close(struct zk_client *c)
+{
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	zk_wipe_str(c->auth_value);
+	free(c->addr);
+	free(c->ca_file);
+	memset(c, 0, sizeof(*c));
+}
+
+char *zk_client_escape(struct zk_client *c, const char *segment)
+{
+	return curl_easy_escape(c->curl, segment, 0);
+}
+
+void zk_client_free_string(char *s)
+{
+	curl_free(s);
+}
+
+void zk_response_clear(struct zk_response *res)
+{
+	json_decref(res->body);
+	res->body = NULL;
+	res->status = 0;
+}
+
+/* The response body, in wiped memory. */
+struct body {
+	char *p;
+	size_t len, cap;
+	bool too_big;
+};
+
+static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct body *b = arg;
+	size_t n = size * nmemb;
+
+	if (n > ZK_CLIENT_MAX_RESPONSE - b->len) {
+		b->too_big = true;
+		return 0;
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *q = zk_wipe_malloc(cap);
+		if (!q)
+			return 0;
+		if (b->p)
+			memcpy(q, b->p, b->len);
+		zk_wipe_free(b->p);
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+/* Loopback addresses never go through a proxy: the credential would leave the machine in clear. */
+static char *no_proxy_list(void)
+{
+	const char *env = getenv("no_proxy");
+	char *list = NULL;
+	if (!env || !*env)
+		env = getenv("NO_PROXY");
+	if (asprintf(&list, "%s%slocalhost,127.0.0.1,::1", env && *env ? env : "", env && *env ? "," : "") < 0)
+		return NULL;
+	return list;
+}
+
+static struct curl_slist *request_headers(struct zk_client *c, bool has_body)
+{
+	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
+	h = h ? curl_slist_append(h, "Expect:") : NULL;
+	if (h && has_body)
+		h = curl_slist_append(h, "Content-Type: application/json");
+	if (h && c->auth_name) {
+		size_t n = strlen(c->auth_name) + strlen(c->auth_value) + 3;
+		char *line = zk_wipe_malloc(n);
+		if (!line) {
+			curl_slist_free_all(h);
+			return NULL;
+		}
+		snprintf(line, n, "%s: %s", c->auth_name, c->auth_value);
+		struct curl_slist *next = curl_slist_append(h, line);
+		zk_wipe_free(line);
+		if (!next)
+			curl_slist_free_all(h);
+		h = next;
+	}
+	return h;
+}
+
+static int call_once(struct zk_client *c, const char *method, const char *path, const char *text,
+		     struct zk_response *res, char *err, size_t errlen)
+{
+	CURL *h = c->curl;
+	char curl_err[CURL_ERROR_SIZE] = "";
+	struct body b = { 0 };
+	char *url = NULL, *no_proxy = no_proxy_list();
+	struct curl_slist *headers = request_headers(c, text != NULL);
+	int rc = -1;
+
+	res->status = 0;
+	res->body = NULL;
+	if (!no_proxy || !headers || asprintf(&url, "%s%s", c->addr, path) < 0) {
+		url = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, no_proxy);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-cli");
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+	if (text || !strcmp(method, "POST")) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(text ? strlen(text) : 0));
+	}
+
+	CURLcode cc = curl_easy_perform(h);
+	if (cc != CURLE_OK) {
+		if (b.too_big)
+			snprintf(err, errlen, "the answer from %s is larger than %u bytes", c->addr, ZK_CLIENT_MAX_RESPONSE);
+		else
+			snprintf(err, errlen, "cannot reach the vault at %s: %s", c->addr,
+				 *curl_err ? curl_err : curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+	if (b.len) {
+		json_t *o = json_loadb(b.p, b.len, 0, NULL);
+		if (json_is_object(o))
+			res->body = o;
+		else
+			json_decref(o);
+	}
+	rc = 0;
+out:
+	/* Drop our pointers into this call's buffers before they are freed. */
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
+	zk_wipe_free(b.p);
+	free(url);
+	free(no_proxy);
+	return rc;
+}
+
+static bool kdf_busy(const struct zk_response *res)
+{
+	const char *code = json_string_value(json_object_get(res->body, "code"));
+	return res->status == 429 && code && !strcmp(code, "KDF_BUSY");
+}
+
+int zk_client_call(struct zk_client *c, const char *method, const char *path, const json_t *body,
+		   struct zk_response *res, char *err, size_t errlen)
+{
+	char *text = NULL;
+	int rc;
+
+	if (body && !(text = json_dumps(body, JSON_COMPACT))) {
+		snprintf(err, errlen, "cannot encode the request");
+		return -1;
+	}
+	/* Only one key derivation runs at a time on a vault; wait for ours rather than fail. */
+	for (int attempt = 0;; attempt++) {
+		rc = call_once(c, method, path, text, res, err, errlen);
+		if (rc != 0 || !kdf_busy(res) || attempt == KDF_BUSY_RETRIES)
+			break;
+		zk_response_clear(res);
+		nanosleep(&(struct timespec){ .tv_nsec = 500 * 1000 * 1000 }, NULL);
+	}
+	zk_wipe_str(text);
+	return rc;
+}
