@@ -259,8 +259,9 @@ out:
 
 int audit_append(struct vault *v, struct writer_state *st, const struct audit_event *e)
 {
-	/* Before init there is no audit key, and nothing secret to record. */
-	if (!v->initialized || v->ocmt_pending)
+	/* Before init there is no audit key, and nothing secret to record. The init job sets the key before it
+	   records vault.initialized, while the vault is not yet published as initialised. */
+	if (v->ocmt_pending || sodium_is_zero(v->audit_pk, sizeof(v->audit_pk)))
 		return 0;
 	return append_entry(v, st, e, zk_now_ms(), 1, NULL, NULL);
 }
