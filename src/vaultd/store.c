@@ -202,6 +202,13 @@ int store_load_public(struct vault *v)
 	    meta_exact(v->db, "checkpoint_pk", v->checkpoint_pk, sizeof(v->checkpoint_pk)) != 0)
 		return -1;
 	sodium_bin2hex(v->vault_id_hex, sizeof(v->vault_id_hex), v->vault_id, sizeof(v->vault_id));
+	/* The stored revision: unauthenticated until unlock checks the header, but what this vault has reached, so a
+	   restarted (locked) vault still refuses to import an older export and reports its revision. */
+	if (store_meta_get(v->db, "header", &buf, &len) == 0) {
+		if (len == HEADER_BYTES)
+			v->revision = zk_load_u64le(buf);
+		free(buf);
+	}
 	if (store_meta_get(v->db, "created", &buf, &len) == 0) {
 		snprintf(v->created, sizeof(v->created), "%s", (char *)buf);
 		free(buf);

@@ -123,11 +123,16 @@ static void run_batch(struct writer *w, struct job *batch)
 	}
 	if (any) {
 		zk_brlock_wrlock(&v->state_lock);
+		bool had_keys = v->keys != NULL;
 		for (struct job *j = batch; j; j = j->next)
 			if (j->rc == 0 && j->publish)
 				j->publish(v, j);
-		v->revision = w->st.revision;
-		memcpy(v->digest, w->st.digest, ZK_HASH_BYTES);
+		/* Only a batch that ran unlocked (or unlocked the vault) has the authenticated revision; a locked vault
+		   keeps the one it loaded (store_load_public). */
+		if (had_keys || v->keys) {
+			v->revision = w->st.revision;
+			memcpy(v->digest, w->st.digest, ZK_HASH_BYTES);
+		}
 		zk_brlock_wrunlock(&v->state_lock);
 	}
 	for (struct job *j = batch, *next; j; j = next) {
