@@ -1,4 +1,5 @@
 /* The secrets routes (capability token) and the one function that writes a record version. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,8 +189,11 @@ void handle_secret_get(struct zk_http_req *r, void *app)
 		return;
 	if (vq) {
 		char *end;
+		errno = 0;
 		want = strtoull(vq, &end, 10);
-		if (!*vq || *end || want == 0) {
+		/* Digits only: strtoull would take "-1" (as 2^64 - 1), a sign or leading spaces, and saturate. */
+		if (!*vq || *end || want == 0 || strspn(vq, "0123456789") != strlen(vq) || errno == ERANGE ||
+		    want > INT64_MAX) {
 			validation_error(r, "Invalid query parameters", "version: Expected a positive integer");
 			return;
 		}
