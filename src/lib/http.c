@@ -1,6 +1,7 @@
 #include "lib/http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <sodium.h>
@@ -19,6 +20,33 @@ struct zk_http_server {
 	char *tls_cert;
 	char *tls_key;
 };
+
+/*
+ * Percent-decoding of the path and the query arguments, in place. "%00" and "%2F" stay encoded: a decoded NUL
+ * would silently cut the path short (so /secrets/a%00b would name the secret "a") and a decoded "/" would move
+ * segment boundaries (/secrets/a%2Fversions would route to the versions of "a"). Left encoded, they reach the
+ * handlers as text that fails their validation.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *out = s;
+	(void)cls;
+	(void)c;
+	for (const char *in = s; *in;) {
+		if (in[0] == '%' && isxdigit((unsigned char)in[1]) && isxdigit((unsigned char)in[2])) {
+			char hex[3] = { in[1], in[2], 0 };
+			char ch = (char)strtoul(hex, NULL, 16);
+			if (ch != '\0' && ch != '/') {
+				*out++ = ch;
+				in += 3;
+				continue;
+			}
+		}
+		*out++ = *in++;
+	}
+	*out = '\0';
+	return (size_t)(out - s);
+}
 
 static bool route_matches(const char *pattern, char *path, const char *param[ZK_HTTP_MAX_PARAMS])
 {
@@ -272,6 +300,7 @@ struct zk_http_server *zk_http_start(const struct zk_http_config *cfg, char *err
 
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
+		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL },
 		{ MHD_OPTION_SOCK_ADDR, 0, &ss },
 		{ MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 1, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
