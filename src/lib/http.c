@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -160,11 +161,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		peer_address(r);
 		*con_cls = r;
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > ZK_HTTP_MAX_BODY) {
-			/* Answer before reading the upload; libmicrohttpd then closes the connection. */
+		const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+		unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+		if (declared > ZK_HTTP_MAX_BODY) {
 			r->body_too_large = true;
-			zk_http_error(r, 413, "Request body too large", "PAYLOAD_TOO_LARGE");
-			return queue_reply(r);
+			/*
+			 * Answer before the upload when the client waits for "100 Continue" or announces more than is worth
+			 * reading; libmicrohttpd then closes the connection. Otherwise the client is already sending:
+			 * closing now would reset the connection under it and it might never see the answer, so the
+			 * upload is read and dropped (like a chunked one) and the 413 comes at its end.
+			 */
+			if ((expect && !strcasecmp(expect, "100-continue")) || declared > ZK_HTTP_DRAIN_MAX) {
+				zk_http_error(r, 413, "Request body too large", "PAYLOAD_TOO_LARGE");
+				return queue_reply(r);
+			}
 		}
 		match_route(s, r);
 		return MHD_YES;

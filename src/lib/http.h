@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 #define ZK_HTTP_MAX_BODY (1u << 20)
+/* An oversize upload up to this size is read (and dropped) before its 413, so the client sees the answer. */
+#define ZK_HTTP_DRAIN_MAX (16u << 20)
 #define ZK_HTTP_MAX_PARAMS 2
 #define ZK_HTTP_MAX_HEADERS 8
 
