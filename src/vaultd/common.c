@@ -74,27 +74,43 @@ void job_reply_done(struct vault *v, struct job *j)
 }
 
 struct audit_arg {
-	char action[32], user[130], key[256], error[64], ip[48];
+	char action[32], user[130], key[256], target[130], error[64], ip[48];
 	bool success;
 };
 
 static int audit_apply(struct vault *v, struct job *j)
 {
 	struct audit_arg *a = j->arg;
-	struct audit_event e = { a->action, a->user, a->key, NULL, NULL, a->error, a->ip, a->success };
+	struct audit_event e = { .action = a->action, .user_id = a->user, .secret_key = a->key, .target_user_id = a->target, .error = a->error, .ip = a->ip, .success = a->success };
 	return audit_append(v, writer_state(v->writer), &e) == 0 ? 0 : 500;
+}
+
+static struct audit_arg *audit_job(struct vault *v, const char *action, const char *user, const char *secret_key,
+				   const char *target, bool success, const char *error, const char *ip);
+
+void audit_async_target(struct vault *v, const char *action, const char *user, const char *target, bool success,
+			const char *error, const char *ip)
+{
+	audit_job(v, action, user, NULL, target, success, error, ip);
 }
 
 void audit_async(struct vault *v, const char *action, const char *user, const char *secret_key, bool success,
 		 const char *error, const char *ip)
+{
+	audit_job(v, action, user, secret_key, NULL, success, error, ip);
+}
+
+static struct audit_arg *audit_job(struct vault *v, const char *action, const char *user, const char *secret_key,
+				   const char *target, bool success, const char *error, const char *ip)
 {
 	struct job *j = job_new(audit_apply, NULL, NULL, NULL);
 	struct audit_arg *a = calloc(1, sizeof(*a));
 	if (!j || !a) {
 		free(j);
 		free(a);
-		return;
+		return NULL;
 	}
+	snprintf(a->target, sizeof(a->target), "%s", target ? target : "");
 	snprintf(a->action, sizeof(a->action), "%s", action);
 	snprintf(a->user, sizeof(a->user), "%s", user ? user : "system");
 	snprintf(a->key, sizeof(a->key), "%s", secret_key ? secret_key : "");
@@ -104,6 +120,7 @@ void audit_async(struct vault *v, const char *action, const char *user, const ch
 	j->arg = a;
 	j->free_arg = free;
 	writer_submit(v->writer, j);
+	return a;
 }
 
 static void submit_deferred(struct zk_http_req *r, void *arg)

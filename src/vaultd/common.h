@@ -24,6 +24,9 @@ void defer_job(struct vault *v, struct zk_http_req *r, struct job *j);
 /* Default done(): 200 with j->reply, or the error for j->rc. */
 void job_reply_done(struct vault *v, struct job *j);
 /* Queues an audit entry in its own job (nobody waits for it). */
+/* The same with a target (a user or request id) instead of a secret name. */
+void audit_async_target(struct vault *v, const char *action, const char *user, const char *target, bool success,
+			const char *error, const char *ip);
 void audit_async(struct vault *v, const char *action, const char *user, const char *secret_key, bool success,
 		 const char *error, const char *ip);
 

@@ -13,6 +13,7 @@
 #include "vaultd/ceilings.h"
 #include "vaultd/revlist.h"
 #include "vaultd/session.h"
+#include "vaultd/threshold.h"
 #include "vaultd/limiter.h"
 #include "vaultd/tokens.h"
 #include "vaultd/use.h"
@@ -34,6 +35,7 @@ static void usage(FILE *f)
 		"  --unlock-url URL      ZKVAULT_UNLOCK_URL, returned with 423 answers\n"
 		"  --session-timeout S   ZKVAULT_SESSION_TIMEOUT (default 1800 seconds)\n"
 		"  --max-versions N      ZKVAULT_MAX_VERSIONS versions kept per secret (default 10)\n"
+		"  --threshold-ttl S     ZKVAULT_THRESHOLD_TTL lifetime of a threshold unlock request (default 900)\n"
 		"  --trusted-proxy ADDR  ZKVAULT_TRUSTED_PROXIES (comma-separated); X-Forwarded-For is used only\n"
 		"                        from these peers\n"
 		"  --threads N           HTTP threads (default: number of CPUs)\n"
@@ -92,6 +94,7 @@ static int parse_config(struct vaultd_config *c, int argc, char *argv[], bool *v
 		{ "unlock-url", required_argument, 0, 'u' }, { "session-timeout", required_argument, 0, 's' },
 		{ "max-versions", required_argument, 0, 'm' }, { "trusted-proxy", required_argument, 0, 't' },
 		{ "threads", required_argument, 0, 'T' },    { "port-file", required_argument, 0, 'P' },
+		{ "threshold-ttl", required_argument, 0, 'R' },
 		{ "verify-audit", no_argument, 0, 'V' },     { "help", no_argument, 0, 'h' },
 		{ "allow-insecure-use-origins", no_argument, 0, 'I' },
 		{ 0, 0, 0, 0 },
@@ -100,6 +103,7 @@ static int parse_config(struct vaultd_config *c, int argc, char *argv[], bool *v
 	long port = strtol(env_or("PORT", "18790"), NULL, 10);
 	long session = strtol(env_or("ZKVAULT_SESSION_TIMEOUT", "1800"), NULL, 10);
 	long versions = strtol(env_or("ZKVAULT_MAX_VERSIONS", "10"), NULL, 10);
+	long threshold = strtol(env_or("ZKVAULT_THRESHOLD_TTL", "900"), NULL, 10);
 	long threads = sysconf(_SC_NPROCESSORS_ONLN);
 	int o;
 
@@ -129,6 +133,7 @@ static int parse_config(struct vaultd_config *c, int argc, char *argv[], bool *v
 		case 'm': versions = strtol(optarg, NULL, 10); break;
 		case 't': add_proxies(c, optarg); break;
 		case 'T': threads = strtol(optarg, NULL, 10); break;
+		case 'R': threshold = strtol(optarg, NULL, 10); break;
 		case 'P': *port_file = optarg; break;
 		case 'V': *verify = true; break;
 		case 'I': use_allow_insecure_origins = true; break;
@@ -140,13 +145,15 @@ static int parse_config(struct vaultd_config *c, int argc, char *argv[], bool *v
 		usage(stderr);
 		return 2;
 	}
-	if (port < 0 || port > 65535 || session < 1 || versions < 1 || versions > 1000 || threads < 1 || threads > 64) {
+	if (port < 0 || port > 65535 || session < 1 || versions < 1 || versions > 1000 || threshold < 1 || threads < 1 ||
+	    threads > 64) {
 		fprintf(stderr, "vaultd: a numeric option is out of range\n");
 		return 2;
 	}
 	c->port = (uint16_t)port;
 	c->session_seconds = (int)session;
 	c->max_versions = (int)versions;
+	c->threshold_seconds = (int)threshold;
 	c->threads = (unsigned)threads;
 	if (strcmp(c->kind, "group") && strcmp(c->kind, "user")) {
 		fprintf(stderr, "vaultd: --kind must be group or user\n");
@@ -186,6 +193,7 @@ static void vault_free(struct vault *v)
 	limiter_free(v->unlock_limiter);
 	limiter_free(v->token_limiter);
 	read_audit_free(v->raudit);
+	threshold_free(v->threshold);
 	zk_brlock_destroy(&v->state_lock);
 	if (v->cfg.auth_token) {
 		sodium_memzero(v->cfg.auth_token, strlen(v->cfg.auth_token));
@@ -233,7 +241,8 @@ int vaultd_main(int argc, char *argv[])
 	v.unlock_limiter = limiter_new(5, 15 * 60 * 1000);
 	v.token_limiter = limiter_new(100, 60 * 60 * 1000);
 	v.raudit = read_audit_new();
-	if (!v.tcache || !v.revoked || !v.unlock_limiter || !v.token_limiter || !v.raudit) {
+	v.threshold = threshold_new();
+	if (!v.tcache || !v.revoked || !v.unlock_limiter || !v.token_limiter || !v.raudit || !v.threshold) {
 		fprintf(stderr, "vaultd: out of memory\n");
 		return 1;
 	}

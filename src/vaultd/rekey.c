@@ -23,7 +23,7 @@ struct password_arg {
 static int password_apply(struct vault *v, struct job *j)
 {
 	struct password_arg *a = j->arg;
-	struct audit_event e = { "vault.password_changed", a->user, NULL, NULL, NULL, NULL, a->ip, true };
+	struct audit_event e = { .action = "vault.password_changed", .user_id = a->user, .ip = a->ip, .success = true };
 	if (session_put_wrapper(v, WRAPPER_PASSWORD, a->wrapper) != 0 ||
 	    audit_append(v, writer_state(v->writer), &e) != 0)
 		return 500;
@@ -114,6 +114,9 @@ struct rekey_arg {
 	char user[130];
 	char ip[48];
 	json_t *removed;
+	const char *meta_key;
+	json_t *meta;
+	json_t *reply_extra;
 };
 
 static void rekey_arg_free(void *p)
@@ -122,6 +125,8 @@ static void rekey_arg_free(void *p)
 	zk_keys_free(a->keys);
 	index_clear(&a->index);
 	json_decref(a->removed);
+	json_decref(a->meta);
+	json_decref(a->reply_extra);
 	free(a);
 }
 
@@ -211,8 +216,16 @@ static int rekey_apply(struct vault *v, struct job *j)
 			json_array_append_new(a->removed, json_integer(type));
 	}
 	sqlite3_finalize(q);
-	if (store_exec(v->db, "DELETE FROM wrappers; DELETE FROM tokens;") != 0)
+	/* The social and threshold sets described wrappers that are gone now. */
+	if (store_exec(v->db, "DELETE FROM wrappers; DELETE FROM tokens; DELETE FROM meta WHERE k IN ('social', 'threshold');") != 0)
 		return 500;
+	if (a->meta_key) {
+		char *text = json_dumps(a->meta, JSON_COMPACT);
+		int rc = text ? store_meta_put(v->db, a->meta_key, text, strlen(text)) : -1;
+		zk_wipe_str(text);
+		if (rc)
+			return 500;
+	}
 	if (a->keep_password && session_put_wrapper(v, WRAPPER_PASSWORD, a->password_wrapper) != 0)
 		return 500;
 	if (a->extra_type && session_put_wrapper(v, a->extra_type, a->extra_wrapper) != 0)
@@ -225,6 +238,8 @@ static int rekey_apply(struct vault *v, struct job *j)
 	st->next_keys = a->keys; /* the writer MACs the header with the new keys */
 	j->reply = json_pack("{sbsIsO}", "success", 1, "revision", (json_int_t)st->revision, "removedWrappers",
 			     a->removed);
+	if (a->reply_extra)
+		json_object_update(j->reply, a->reply_extra);
 	return 0;
 }
 
@@ -329,4 +344,12 @@ void handle_rekey(struct zk_http_req *r, void *app)
 		}
 	}
 	json_decref(body);
+}
+
+void rekey_job_set_meta(struct job *j, const char *meta_key, json_t *meta, json_t *reply)
+{
+	struct rekey_arg *a = j->arg;
+	a->meta_key = meta_key;
+	a->meta = meta;
+	a->reply_extra = reply;
 }

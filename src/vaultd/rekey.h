@@ -14,4 +14,7 @@ struct job *rekey_job(struct vault *v, struct zk_http_req *r, const char *user, 
 		      const unsigned char *password_wrapper, int extra_type, const unsigned char *extra_wrapper,
 		      const unsigned char new_vmk[ZK_KEY_BYTES]);
 
+/* Also stores meta_key = meta (taking the reference) in the same transaction, and merges reply into the answer. */
+void rekey_job_set_meta(struct job *j, const char *meta_key, json_t *meta, json_t *reply);
+
 #endif

@@ -7,10 +7,12 @@
 #include "vaultd/audit.h"
 #include "vaultd/ceilings.h"
 #include "vaultd/common.h"
+#include "vaultd/recovery.h"
 #include "vaultd/rekey.h"
 #include "vaultd/revlist.h"
 #include "vaultd/routes.h"
 #include "vaultd/session.h"
+#include "vaultd/threshold.h"
 #include "vaultd/tokens.h"
 
 static void handle_health(struct zk_http_req *r, void *app)
@@ -145,6 +147,19 @@ const struct zk_route vaultd_routes[] = {
 	{ "POST", "/extend", handle_extend },
 	{ "POST", "/password", handle_password },
 	{ "POST", "/rekey", handle_rekey },
+	{ "POST", "/recover", handle_recover },
+	{ "GET", "/recovery", handle_recovery_status },
+	{ "POST", "/recovery/phrase", handle_recovery_phrase },
+	{ "POST", "/recovery/hardware", handle_recovery_hardware },
+	{ "POST", "/recovery/social", handle_recovery_social },
+	{ "DELETE", "/recovery/:method", handle_recovery_delete },
+	{ "POST", "/threshold/setup", handle_threshold_setup },
+	{ "GET", "/threshold", handle_threshold_status },
+	{ "GET", "/threshold/shares/:adminId", handle_threshold_share },
+	{ "POST", "/threshold/unlock/request", handle_threshold_request },
+	{ "GET", "/threshold/unlock/:requestId", handle_threshold_request_status },
+	{ "POST", "/threshold/unlock/:requestId/approve", handle_threshold_approve },
+	{ "POST", "/threshold/unlock/:requestId/deny", handle_threshold_deny },
 	{ "GET", "/status", handle_status },
 	{ "GET", "/metrics", handle_metrics },
 	{ "POST", "/tokens", handle_token_issue },

@@ -9,6 +9,7 @@
 #include "vaultd/audit.h"
 #include "vaultd/common.h"
 #include "vaultd/limiter.h"
+#include "vaultd/recovery.h"
 #include "vaultd/tokens.h"
 
 bool vault_unlocked(struct vault *v)
@@ -38,8 +39,7 @@ static int lock_apply(struct vault *v, struct job *j)
 {
 	struct lock_arg *a = j->arg;
 	struct writer_state *st = writer_state(v->writer);
-	struct audit_event e = { "vault.locked", a->user, NULL, NULL, NULL, a->automatic ? "session expired" : NULL,
-				 NULL, true };
+	struct audit_event e = { .action = "vault.locked", .user_id = a->user, .error = a->automatic ? "session expired" : NULL, .success = true };
 	if (!v->keys)
 		return 0;
 	if (audit_append(v, st, &e) != 0)
@@ -273,8 +273,7 @@ static int init_apply(struct vault *v, struct job *j)
 	header_encode(h, v, a->keys, st->revision, st->digest);
 	if (store_meta_put(v->db, "header", h, sizeof(h)) != 0)
 		return 500;
-	struct audit_event e = { a->ocmt_secrets ? "vault.imported" : "vault.initialized", a->user, NULL, NULL, NULL,
-				 NULL, a->ip, true };
+	struct audit_event e = { .action = a->ocmt_secrets ? "vault.imported" : "vault.initialized", .user_id = a->user, .ip = a->ip, .success = true };
 	sodium_bin2hex(v->vault_id_hex, sizeof(v->vault_id_hex), v->vault_id, sizeof(v->vault_id));
 	bool pending = v->ocmt_pending;
 	v->ocmt_pending = false;
@@ -310,8 +309,7 @@ static int unlock_apply(struct vault *v, struct job *j)
 		/* Refuse to serve a vault whose records do not match its authenticated header. */
 		j->error = "Vault integrity check failed: records were removed, replaced or rolled back";
 		j->error_code = "INTEGRITY";
-		struct audit_event e = { "vault.integrity_failed", a->user, NULL, NULL, NULL, "digest mismatch", a->ip,
-					 false };
+		struct audit_event e = { .action = "vault.integrity_failed", .user_id = a->user, .error = "digest mismatch", .ip = a->ip, .success = false };
 		audit_append(v, st, &e);
 		return 500;
 	}
@@ -319,8 +317,7 @@ static int unlock_apply(struct vault *v, struct job *j)
 		return 500;
 	st->revision = revision;
 	memcpy(st->digest, digest, ZK_HASH_BYTES);
-	struct audit_event e = { a->action ? a->action : "vault.unlocked", a->user, NULL, NULL, NULL, NULL, a->ip,
-				 true };
+	struct audit_event e = { .action = a->action ? a->action : "vault.unlocked", .user_id = a->user, .ip = a->ip, .success = true };
 	if (audit_append(v, st, &e) != 0)
 		return 500;
 	st->checkpoint_due = true;
@@ -389,26 +386,38 @@ int session_password_wrapper(unsigned char out[WRAPPER_BYTES], struct vault *v, 
 	return rc;
 }
 
-void session_submit_unlock(struct kdf_task *t, const unsigned char vmk[ZK_KEY_BYTES], const char *action,
-			   const unsigned char *new_password_wrapper)
+struct job *session_unlock_job(struct vault *v, struct zk_http_req *r, const unsigned char vmk[ZK_KEY_BYTES],
+			       const char *action, const char *user, const char *ip,
+			       const unsigned char *new_password_wrapper)
 {
 	struct unlock_arg *a = calloc(1, sizeof(*a));
-	kdf_release(t);
-	if (!a || !(a->keys = zk_keys_new(vmk))) {
+	struct job *j = job_new(unlock_apply, unlock_publish, job_reply_done, r);
+	if (!a || !j || !(a->keys = zk_keys_new(vmk))) {
 		free(a);
-		kdf_fail(t, 500, "Failed to unlock vault", NULL);
-		return;
+		free(j);
+		return NULL;
 	}
-	snprintf(a->user, sizeof(a->user), "%s", t->user);
-	snprintf(a->ip, sizeof(a->ip), "%s", t->ip);
+	snprintf(a->user, sizeof(a->user), "%s", user);
+	snprintf(a->ip, sizeof(a->ip), "%s", ip);
 	a->action = action;
 	if (new_password_wrapper) {
 		memcpy(a->new_wrapper, new_password_wrapper, WRAPPER_BYTES);
 		a->set_password = true;
 	}
-	struct job *j = job_new(unlock_apply, unlock_publish, job_reply_done, t->req);
 	j->arg = a;
 	j->free_arg = unlock_arg_free;
+	return j;
+}
+
+void session_submit_unlock(struct kdf_task *t, const unsigned char vmk[ZK_KEY_BYTES], const char *action,
+			   const unsigned char *new_password_wrapper)
+{
+	struct job *j = session_unlock_job(t->v, t->req, vmk, action, t->user, t->ip, new_password_wrapper);
+	kdf_release(t);
+	if (!j) {
+		kdf_fail(t, 500, "Failed to unlock vault", NULL);
+		return;
+	}
 	writer_submit(t->v->writer, j);
 }
 
@@ -655,7 +664,15 @@ void handle_unlock(struct zk_http_req *r, void *app)
 	if (session_unlock_limited(v, r, ip) || !require_management(v, r) || !body_object(r, &body))
 		return;
 	json_t *uid = json_object_get(body, "userId");
-	const char *user = uid ? json_string_value(uid) : "system";
+	const char *user = uid && json_is_string(uid) ? json_string_value(uid) : "system";
+	if (json_object_get(body, "hardwareKey") && !json_object_get(body, "password")) {
+		if (!v->initialized || v->ocmt_pending)
+			zk_http_error(r, 400, "Vault not initialized", NULL);
+		else
+			recovery_unlock_hardware(v, r, body, user, ip);
+		json_decref(body);
+		return;
+	}
 	const char *problem = validate_unlock_body(body);
 	if (problem)
 		validation_error(r, "Invalid request body", problem);

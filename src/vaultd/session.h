@@ -42,6 +42,9 @@ void kdf_bad_secret(struct kdf_task *t, const char *audit_error, const char *msg
  * same transaction (recovery). */
 void session_submit_unlock(struct kdf_task *t, const unsigned char vmk[ZK_KEY_BYTES], const char *action,
 			   const unsigned char *new_password_wrapper);
+struct job *session_unlock_job(struct vault *v, struct zk_http_req *r, const unsigned char vmk[ZK_KEY_BYTES],
+			       const char *action, const char *user, const char *ip,
+			       const unsigned char *new_password_wrapper);
 int session_password_wrapper(unsigned char out[WRAPPER_BYTES], struct vault *v, const char *password, size_t len,
 			     const unsigned char vmk[ZK_KEY_BYTES]);
 int session_open_password(struct vault *v, unsigned char vmk[ZK_KEY_BYTES], const char *password, size_t len);

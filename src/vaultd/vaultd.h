@@ -30,6 +30,7 @@ struct vaultd_config {
 	const char *tls_key;
 	const char *unlock_url;
 	int session_seconds;
+	int threshold_seconds; /* lifetime of a threshold unlock request */
 	int max_versions;
 	char *trusted_proxies[VAULTD_MAX_PROXIES];
 	int ntrusted_proxies;
@@ -84,6 +85,7 @@ struct revlist;     /* revlist.c */
 struct limiter;     /* limiter.c */
 struct writer;      /* writer.c */
 struct read_audit;  /* audit.c */
+struct threshold_state; /* threshold.c */
 
 struct vault {
 	struct vaultd_config cfg;
@@ -121,6 +123,7 @@ struct vault {
 	struct limiter *token_limiter;
 	struct writer *writer;
 	struct read_audit *raudit;
+	struct threshold_state *threshold;
 
 	atomic_ullong n_requests, n_reads, n_writes, n_denied, n_unlocks, n_unlock_failures;
 };

@@ -8,6 +8,7 @@
 #include "lib/clock.h"
 #include "vaultd/audit.h"
 #include "vaultd/session.h"
+#include "vaultd/threshold.h"
 
 #define BATCH_MAX 512
 #define TICK_MS 100
@@ -188,6 +189,7 @@ static void *writer_main(void *arg)
 			run_batch(w, batch);
 			last_flush = now;
 		}
+		threshold_sweep(w->v);
 
 		pthread_mutex_lock(&w->lock);
 	}
