@@ -11,6 +11,7 @@ static const struct subcommand {
 } subcommands[] = {
 	{ "dev", dev_main, "Run everything on localhost for development" },
 	{ "vaultd", vaultd_main, "Run a vault server (group or user)" },
+	{ "mcp", mcp_main, "MCP server for agents (stdio or Streamable HTTP)" },
 #define ZK_CLI_ENTRY(n, f, d) { n, f, d },
 #include "cli/commands.def"
 #undef ZK_CLI_ENTRY

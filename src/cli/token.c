@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/crypto.h"
 #include "cli/cli.h"
 #include "lib/mem.h"
 
@@ -184,7 +185,7 @@ static int token_id_from_token(const char *token, char id[33])
 	end = strchr(b64, '.');
 	max = (end ? (size_t)(end - b64) : strlen(b64)) * 3 / 4 + 1;
 	unsigned char *raw = zk_wipe_malloc(max);
-	if (raw && sodium_base642bin(raw, max, b64, end ? (size_t)(end - b64) : strlen(b64), NULL, &len, NULL,
+	if (raw && zk_base642bin(raw, max, b64, end ? (size_t)(end - b64) : strlen(b64), &len, NULL,
 				     sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 && len > 64) {
 		json_t *claims = json_loadb((const char *)raw, len - 64, 0, NULL);
 		const char *jti = json_string_value(json_object_get(claims, "jti"));

@@ -1,3 +1,4 @@
+#include "lib/crypto.h"
 #include "lib/shamir.h"
 
 #include <libgfshare.h>
@@ -265,7 +266,7 @@ int zk_share_from_text(unsigned char share[ZK_SHARE_MAX], size_t *size, const ch
 	size_t binlen = 0;
 	const char *end = NULL;
 	int rc = -1;
-	if (sodium_base642bin(bin, sizeof(bin), text + plen, n - plen, NULL, &binlen, &end,
+	if (zk_base642bin(bin, sizeof(bin), text + plen, n - plen, &binlen, &end,
 			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    end != text + n) {
 		fail(why, ZK_SHARE_MALFORMED);

@@ -1,3 +1,4 @@
+#include "lib/crypto.h"
 #include "lib/tokenchain.h"
 
 #include <jansson.h>
@@ -209,7 +210,7 @@ static int block_decode(struct zk_chain_block *b, int *depth, const unsigned cha
 
 static int b64_decode(unsigned char *out, size_t max, size_t *out_len, const char *s, size_t len)
 {
-	return sodium_base642bin(out, max, s, len, NULL, out_len, NULL, B64);
+	return zk_base642bin(out, max, s, len, out_len, NULL, B64);
 }
 
 void zk_chain_free(struct zk_chain *c)

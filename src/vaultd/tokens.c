@@ -1,3 +1,4 @@
+#include "lib/crypto.h"
 #include "vaultd/tokens.h"
 
 #include <stdlib.h>
@@ -187,7 +188,7 @@ int claims_parse(struct claims *c, const char *text, size_t len, const char *vau
 	if ((x = json_object_get(o, "nextKey"))) {
 		const char *k = json_string_value(x);
 		size_t n = 0;
-		if (!k || sodium_base642bin(c->next_pk, sizeof(c->next_pk), k, strlen(k), NULL, &n, NULL,
+		if (!k || zk_base642bin(c->next_pk, sizeof(c->next_pk), k, strlen(k), &n, NULL,
 					    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 		    n != sizeof(c->next_pk))
 			goto out;

@@ -70,6 +70,11 @@ static int origin_of(char out[USE_ORIGIN_MAX], CURLU *u, bool *insecure)
 		*p = (char)tolower((unsigned char)*p);
 	for (char *p = host; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
+	/* Plain DNS names (IDN as punycode) and IP literals only: no percent-encoding, no zone ids. */
+	bool v6 = host[0] == '[';
+	for (const char *p = host + v6; *p && !(v6 && *p == ']' && !p[1]); p++)
+		if (!(isalnum((unsigned char)*p) || *p == '.' || (!v6 && *p == '-') || (v6 && *p == ':')))
+			goto out;
 	bool http = !strcmp(scheme, "http");
 	if (!http && strcmp(scheme, "https"))
 		goto out;

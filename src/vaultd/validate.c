@@ -110,9 +110,17 @@ const char *validate_issue_body(const json_t *b, unsigned *perms, int64_t *ttl, 
 			return "allowedSecrets: At least one secret pattern required";
 		if (json_array_size(allowed) > CLAIMS_MAX_PATTERNS)
 			return "allowedSecrets: Too many patterns (at most 64)";
+		size_t total = 0;
 		json_array_foreach(allowed, i, x) {
 			const char *p = json_string_value(x);
 			size_t len = p ? strlen(p) : 0;
+			/* What the verifier keeps per token (struct claims): a token must never be issued that it refuses. */
+			total += len + 1;
+			if (total > CLAIMS_PATTERN_BYTES) {
+				snprintf(details, n, "allowedSecrets: Too long (at most %d bytes of patterns in all)",
+					 CLAIMS_PATTERN_BYTES);
+				return details;
+			}
 			if (!p) {
 				snprintf(details, n, "allowedSecrets.%zu: Expected string", i);
 				return details;
