@@ -21,7 +21,7 @@ _zkvault()
 		return ;;
 	token)
 		if (( COMP_CWORD == 2 )); then
-			COMPREPLY=( $(compgen -W "issue revoke revoke-user --help" -- "$cur") )
+			COMPREPLY=( $(compgen -W "issue attenuate revoke revoke-user --help" -- "$cur") )
 			return
 		fi
 		key="$key ${COMP_WORDS[2]}" first=3 ;;
@@ -59,39 +59,46 @@ _zkvault()
 		operand=""
 		;;
 	"ls")
-		opts="--json --addr --ca-file --token-file -h --help"
+		opts="--json --addr --ca-file --token-file --agent-id -h --help"
 		files="--ca-file --token-file"
-		takes="--addr --ca-file --token-file"
+		takes="--addr --ca-file --token-file --agent-id"
 		operand=""
 		;;
 	"get")
-		opts="--version --json --addr --ca-file --token-file -h --help"
+		opts="--version --json --addr --ca-file --token-file --agent-id -h --help"
 		files="--ca-file --token-file"
-		takes="--version --addr --ca-file --token-file"
+		takes="--version --addr --ca-file --token-file --agent-id"
 		operand=""
 		;;
 	"put")
-		opts="-f --file --metadata --json --addr --ca-file --token-file -h --help"
+		opts="-f --file --metadata --json --addr --ca-file --token-file --agent-id -h --help"
 		files="-f --file --ca-file --token-file"
-		takes="-f --file --metadata --addr --ca-file --token-file"
+		takes="-f --file --metadata --addr --ca-file --token-file --agent-id"
 		operand=""
 		;;
 	"rm")
-		opts="--json --addr --ca-file --token-file -h --help"
+		opts="--json --addr --ca-file --token-file --agent-id -h --help"
 		files="--ca-file --token-file"
-		takes="--addr --ca-file --token-file"
+		takes="--addr --ca-file --token-file --agent-id"
 		operand=""
 		;;
 	"versions")
-		opts="--json --addr --ca-file --token-file -h --help"
+		opts="--json --addr --ca-file --token-file --agent-id -h --help"
 		files="--ca-file --token-file"
-		takes="--addr --ca-file --token-file"
+		takes="--addr --ca-file --token-file --agent-id"
 		operand=""
 		;;
 	"token issue")
-		opts="--user --allow --perm --ttl --json --addr --ca-file --auth-token-file -h --help"
+		opts="--user --allow --perm --ttl --aud --json --addr --ca-file --auth-token-file -h --help"
 		files="--ca-file --auth-token-file"
-		takes="--user --allow --perm --ttl --addr --ca-file --auth-token-file"
+		takes="--user --allow --perm --ttl --aud --addr --ca-file --auth-token-file"
+		operand=""
+		case $prev in --perm) choices="read write delete use" ;; esac
+		;;
+	"token attenuate")
+		opts="--allow --perm --ttl --aud --max-uses --json --token-file -h --help"
+		files="--token-file"
+		takes="--allow --perm --ttl --aud --max-uses --token-file"
 		operand=""
 		case $prev in --perm) choices="read write delete use" ;; esac
 		;;
@@ -132,9 +139,9 @@ _zkvault()
 		operand=""
 		;;
 	"run")
-		opts="-s --secret --addr --ca-file --token-file -h --help"
+		opts="-s --secret --addr --ca-file --token-file --agent-id -h --help"
 		files="--ca-file --token-file"
-		takes="-s --secret --addr --ca-file --token-file"
+		takes="-s --secret --addr --ca-file --token-file --agent-id"
 		operand="@command"
 		;;
 	"completion")

@@ -29,7 +29,7 @@ enum cli_exit {
 enum cli_flags {
 	CLI_NET = 1 << 0,      /* --addr, --ca-file */
 	CLI_MGMT = 1 << 1,     /* management token (X-Auth-Token) */
-	CLI_CAP = 1 << 2,      /* capability token (X-Capability-Token) */
+	CLI_CAP = 1 << 2,      /* capability token (X-Capability-Token; read by the command itself without CLI_NET) */
 	CLI_PASSWORD = 1 << 3, /* --password-stdin */
 	CLI_JSON = 1 << 4,     /* --json */
 	CLI_IN_ORDER = 1 << 5, /* options end at the first operand: what follows belongs to another program */
@@ -120,8 +120,15 @@ int cli_print_json(const json_t *o);
 int cli_dispatch(const struct cli_spec *spec, int (*const fns[])(int, char *[]), int argc, char *argv[]);
 
 void cli_print_help(const struct cli_spec *spec, FILE *f);
-/* The shared options that apply to spec, for help and completion; returns how many (at most 8). */
+/* The shared options that apply to spec, for help and completion; returns how many. */
+#define CLI_MAX_COMMON 10
 size_t cli_common_options(const struct cli_spec *spec, const struct cli_option **out);
+
+/*
+ * The capability token (--token-file, ZKVAULT_TOKEN, ZKVAULT_TOKEN_FILE) or, when management, the management
+ * token (--auth-token-file, ZKVAULT_AUTH_TOKEN, ZKVAULT_AUTH_TOKEN_FILE), in wiped memory. Returns an exit code.
+ */
+int cli_load_token(struct cli *c, bool management, char **token);
 
 /* Parses a whole non-negative decimal number; -1 if s is not one or exceeds max. */
 int cli_parse_number(const char *s, unsigned long long max, unsigned long long *out);

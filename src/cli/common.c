@@ -32,6 +32,9 @@ static const struct cli_option opt_auth_token_file = {
 static const struct cli_option opt_token_file = {
 	"token-file", 0, "FILE", "capability token file (or ZKVAULT_TOKEN, ZKVAULT_TOKEN_FILE)", NULL
 };
+static const struct cli_option opt_agent_id = {
+	"agent-id", 0, "ID", "send X-Agent-Id for a token with an audience (ZKVAULT_AGENT_ID)", NULL
+};
 static const struct cli_option opt_help = { "help", 'h', NULL, "show this help", NULL };
 
 size_t cli_common_options(const struct cli_spec *spec, const struct cli_option **out)
@@ -49,6 +52,8 @@ size_t cli_common_options(const struct cli_spec *spec, const struct cli_option *
 		out[n++] = &opt_auth_token_file;
 	if (spec->flags & CLI_CAP)
 		out[n++] = &opt_token_file;
+	if ((spec->flags & CLI_CAP) && (spec->flags & CLI_NET))
+		out[n++] = &opt_agent_id;
 	out[n++] = &opt_help;
 	return n;
 }
@@ -89,7 +94,7 @@ static void print_option(FILE *f, const struct cli_option *o)
 
 void cli_print_help(const struct cli_spec *spec, FILE *f)
 {
-	const struct cli_option *common[8];
+	const struct cli_option *common[CLI_MAX_COMMON];
 	size_t ncommon = cli_common_options(spec, common);
 
 	if (spec->subcommands)
@@ -138,7 +143,7 @@ const char *cli_opt_next(const struct cli *c, const char *name, size_t *pos)
 static int parse_options(struct cli *c, int argc, char *argv[])
 {
 	const struct cli_spec *spec = c->spec;
-	const struct cli_option *common[8];
+	const struct cli_option *common[CLI_MAX_COMMON];
 	size_t ncommon = cli_common_options(spec, common), nown = 0;
 	char shorts[64];
 	size_t ns = 0;
@@ -245,6 +250,14 @@ static int load_credential(struct cli *c, const char *flag, const char *env, con
 	return CLI_OK;
 }
 
+int cli_load_token(struct cli *c, bool management, char **token)
+{
+	if (management)
+		return load_credential(c, "auth-token-file", "ZKVAULT_AUTH_TOKEN", "ZKVAULT_AUTH_TOKEN_FILE",
+				       "management token", token);
+	return load_credential(c, "token-file", "ZKVAULT_TOKEN", "ZKVAULT_TOKEN_FILE", "capability token", token);
+}
+
 static int open_client(struct cli *c)
 {
 	const char *addr = cli_opt(c, "addr"), *ca = cli_opt(c, "ca-file");
@@ -261,17 +274,21 @@ static int open_client(struct cli *c)
 		fprintf(stderr, "zkvault: warning: %s is plain http to another host; tokens and secrets cross the "
 				"network in clear\n", addr);
 	if (c->spec->flags & CLI_MGMT) {
-		rc = load_credential(c, "auth-token-file", "ZKVAULT_AUTH_TOKEN", "ZKVAULT_AUTH_TOKEN_FILE",
-				     "management token", &token);
-		if (rc == CLI_OK && zk_client_set_auth(&c->client, "X-Auth-Token", token) != 0)
+		rc = cli_load_token(c, true, &token);
+		if (rc == CLI_OK && zk_client_add_header(&c->client, "X-Auth-Token", token) != 0)
 			rc = cli_error("out of memory");
 		zk_wipe_free(token);
 		if (rc != CLI_OK)
 			return rc;
 	}
 	if (c->spec->flags & CLI_CAP) {
-		rc = load_credential(c, "token-file", "ZKVAULT_TOKEN", "ZKVAULT_TOKEN_FILE", "capability token", &token);
-		if (rc == CLI_OK && zk_client_set_auth(&c->client, "X-Capability-Token", token) != 0)
+		const char *agent = cli_opt(c, "agent-id");
+		if (!agent && (agent = getenv("ZKVAULT_AGENT_ID")) && !*agent)
+			agent = NULL;
+		rc = cli_load_token(c, false, &token);
+		if (rc == CLI_OK && zk_client_add_header(&c->client, "X-Capability-Token", token) != 0)
+			rc = cli_error("out of memory");
+		if (rc == CLI_OK && agent && zk_client_add_header(&c->client, "X-Agent-Id", agent) != 0)
 			rc = cli_error("out of memory");
 		zk_wipe_free(token);
 		if (rc != CLI_OK)

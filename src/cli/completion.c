@@ -30,7 +30,7 @@ const struct cli_spec cli_completion_spec = {
 
 static void print_words(FILE *f, const struct cli_spec *s, bool (*want)(const struct cli_option *))
 {
-	const struct cli_option *common[8];
+	const struct cli_option *common[CLI_MAX_COMMON];
 	size_t ncommon = cli_common_options(s, common);
 	const char *sep = "";
 	for (size_t i = 0; s->options && s->options[i].name; i++) {

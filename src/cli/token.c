@@ -1,12 +1,14 @@
-/* zkvault token issue | revoke | revoke-user: capability tokens. */
+/* zkvault token issue | attenuate | revoke | revoke-user: capability tokens. */
 #include <sodium.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/crypto.h"
 #include "cli/cli.h"
+#include "lib/clock.h"
 #include "lib/mem.h"
+#include "lib/tokenchain.h"
 
 #define TTL_MAX_SECONDS (10LL * 365 * 86400)
 
@@ -17,6 +19,7 @@ static const struct cli_option issue_options[] = {
 	{ "perm", 0, "PERM", "read, write, delete or use (repeatable or comma-separated; default read)",
 	  "read write delete use" },
 	{ "ttl", 0, "TIME", "lifetime: seconds, or like 30m, 1h, 7d (default 1h; 60s to 30d)", NULL },
+	{ "aud", 0, "ID", "only for agent ID: requests must send X-Agent-Id: ID (see --agent-id)", NULL },
 	{ 0 },
 };
 
@@ -29,6 +32,27 @@ static const struct cli_spec issue_spec = {
 		   "prints the token, its id and its lifetime. The vault must be unlocked.",
 	.examples = "  zkvault token issue --user 3f0c...e1 --allow 'ci.*' --perm read --ttl 30m\n"
 		    "  export ZKVAULT_TOKEN=$(zkvault token issue --user \"$AGENT\" --perm read,write)\n",
+};
+
+static const struct cli_option attenuate_options[] = {
+	{ "allow", 0, "NAME", "keep only these secrets: names or prefixes ending in '*' (repeatable)", NULL },
+	{ "perm", 0, "PERM", "keep only these permissions (repeatable or comma-separated)", "read write delete use" },
+	{ "ttl", 0, "TIME", "expire within TIME from now (never later than the token does)", NULL },
+	{ "aud", 0, "ID", "only for agent ID (requests must send X-Agent-Id: ID)", NULL },
+	{ "max-uses", 0, "N", "at most N secret requests", NULL },
+	{ 0 },
+};
+
+static const struct cli_spec attenuate_spec = {
+	.name = "token attenuate",
+	.operands = "",
+	.flags = CLI_CAP | CLI_JSON,
+	.options = attenuate_options,
+	.summary = "Derive a narrower token from the capability token (ZKVAULT_TOKEN or --token-file) offline,\n"
+		   "without the vault or its management token: fewer secrets or permissions, an earlier expiry,\n"
+		   "an audience, a use limit. What is not given is kept. Prints the new token; the vault refuses\n"
+		   "any token whose blocks widen their parent, and revoking the parent revokes it.",
+	.examples = "  zkvault token attenuate --allow 'ci.deploy-key' --perm read --ttl 10m --max-uses 1\n",
 };
 
 static const struct cli_option revoke_options[] = {
@@ -44,8 +68,8 @@ static const struct cli_spec revoke_spec = {
 	.max_operands = 1,
 	.flags = CLI_NET | CLI_MGMT | CLI_JSON,
 	.options = revoke_options,
-	.summary = "Revoke one token, named by its id (32 hex digits, from 'token issue --json') or given\n"
-		   "whole (its id is read from it). Revocation survives restarts.",
+	.summary = "Revoke one token and every token derived from it, named by its id (32 hex digits, from\n"
+		   "'token issue --json') or given whole (the vault tells its id). Survives restarts.",
 };
 
 static const struct cli_spec revoke_user_spec = {
@@ -59,7 +83,8 @@ static const struct cli_spec revoke_user_spec = {
 		   "saw; tokens issued afterwards are valid.",
 };
 
-static const struct cli_spec *const token_subcommands[] = { &issue_spec, &revoke_spec, &revoke_user_spec, NULL };
+static const struct cli_spec *const token_subcommands[] = { &issue_spec, &attenuate_spec, &revoke_spec,
+							     &revoke_user_spec, NULL };
 
 const struct cli_spec cli_token_spec = {
 	.name = "token",
@@ -136,6 +161,8 @@ static int issue_body(struct cli *c, json_t **body)
 			json_object_set(*body, "permissions", perms);
 		if (ttl)
 			json_object_set_new(*body, "ttlSeconds", json_integer(seconds));
+		if (cli_opt(c, "aud"))
+			json_object_set_new(*body, "aud", json_string(cli_opt(c, "aud")));
 	}
 	json_decref(allow);
 	json_decref(perms);
@@ -172,30 +199,23 @@ static int token_issue(int argc, char *argv[])
 	return rc;
 }
 
-/* A PASETO v4.public token carries its claims in clear: payload = claims || 64-byte signature. */
-static int token_id_from_token(const char *token, char id[33])
+/* A whole token's own revocation id (its last block's, or its root's id) comes from the vault's introspection. */
+static int id_from_token(struct cli *c, const char *token, char id[33])
 {
-	static const char prefix[] = "v4.public.";
-	const char *b64 = token + sizeof(prefix) - 1, *end;
-	size_t max, len;
-	int rc = -1;
-
-	if (strncmp(token, prefix, sizeof(prefix) - 1))
-		return -1;
-	end = strchr(b64, '.');
-	max = (end ? (size_t)(end - b64) : strlen(b64)) * 3 / 4 + 1;
-	unsigned char *raw = zk_wipe_malloc(max);
-	if (raw && zk_base642bin(raw, max, b64, end ? (size_t)(end - b64) : strlen(b64), &len, NULL,
-				     sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 && len > 64) {
-		json_t *claims = json_loadb((const char *)raw, len - 64, 0, NULL);
-		const char *jti = json_string_value(json_object_get(claims, "jti"));
-		if (jti && strlen(jti) == 32) {
-			memcpy(id, jti, 33);
-			rc = 0;
-		}
-		json_decref(claims);
-	}
-	zk_wipe_free(raw);
+	json_t *body = json_pack("{ss}", "token", token), *out = NULL;
+	int rc = body ? cli_request(c, "POST", "/tokens/introspect", body, &out) : cli_error("out of memory");
+	json_decref(body);
+	if (rc != CLI_OK)
+		return rc;
+	json_t *rids = json_object_get(out, "revocationIds");
+	const char *rid = json_string_value(json_array_get(rids, json_array_size(rids) - 1));
+	if (!json_is_true(json_object_get(out, "active")))
+		rc = cli_error("this token is not valid now (expired, revoked or not this vault's): nothing to revoke");
+	else if (!rid || strlen(rid) != 32)
+		rc = cli_error("the vault's introspection has no revocation id");
+	else
+		memcpy(id, rid, 33);
+	json_decref(out);
 	return rc;
 }
 
@@ -209,6 +229,136 @@ static json_t *revoke_body(struct cli *c)
 	return body;
 }
 
+static int parse_chain(const char *token, struct zk_chain **chain, struct zk_caveats *effective)
+{
+	struct zk_caveats root;
+	unsigned char next_pk[32];
+	bool has_next = false;
+	char *json = NULL;
+	size_t len;
+	int rc = -1;
+
+	if (zk_chain_parse(chain, token) != 0)
+		return cli_error("the capability token is not a zkvault token");
+	if (zk_chain_root_payload(&json, &len, *chain) == 0 &&
+	    zk_chain_root_caveats(&root, next_pk, &has_next, json, len) == 0 && has_next && (*chain)->has_proof)
+		rc = zk_chain_verify(*chain, 0, &root, next_pk, effective);
+	free(json);
+	if (rc == 0)
+		return CLI_OK;
+	zk_chain_free(*chain);
+	*chain = NULL;
+	return cli_error(has_next ? "the capability token's chain does not verify" :
+				    "this token cannot be attenuated (it was issued without a key to pass on)");
+}
+
+/* What the options ask for, checked before any token is read. */
+struct narrowing {
+	struct zk_caveats allow; /* its patterns, when has_allow */
+	bool has_allow;
+	unsigned perms; /* 0: keep */
+	long long ttl;  /* 0: keep */
+	const char *aud;
+	uint32_t max_uses;
+};
+
+static int parse_narrowing(struct cli *c, struct narrowing *n)
+{
+	const char *v, *ttl = cli_opt(c, "ttl"), *uses = cli_opt(c, "max-uses");
+	unsigned long long k;
+	size_t pos = 0;
+
+	memset(n, 0, sizeof(*n));
+	while ((v = cli_opt_next(c, "allow", &pos))) {
+		n->has_allow = true;
+		if (zk_caveats_add_pattern(&n->allow, v) != 0)
+			return cli_usage_error(c, "'%s' is not a secret name, '*' or a prefix ending in '*'", v);
+	}
+	for (pos = 0; (v = cli_opt_next(c, "perm", &pos));) {
+		char *copy = strdup(v), *save = NULL;
+		if (!copy)
+			return cli_error("out of memory");
+		for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+			unsigned bit = zk_chain_perm_parse(p);
+			if (!bit || bit == ZK_CHAIN_PERM_ADMIN) {
+				cli_usage_error(c, "unknown permission '%s' (read, write, delete or use)", p);
+				free(copy);
+				return CLI_USAGE;
+			}
+			n->perms |= bit;
+		}
+		free(copy);
+	}
+	if (ttl && (n->ttl = parse_ttl(ttl)) <= 0)
+		return cli_usage_error(c, "--ttl expects seconds or a time like 30m, 1h, 7d");
+	if ((n->aud = cli_opt(c, "aud")) && !zk_chain_aud_valid(n->aud, strlen(n->aud)))
+		return cli_usage_error(c, "--aud '%s' is not a valid agent id", n->aud);
+	if (uses) {
+		if (cli_parse_number(uses, UINT32_MAX, &k) != 0 || k == 0)
+			return cli_usage_error(c, "--max-uses expects a positive whole number");
+		n->max_uses = (uint32_t)k;
+	}
+	return CLI_OK;
+}
+
+/* The child: the parent's caveats, narrowed as asked. */
+static int narrow(const struct narrowing *n, const struct zk_caveats *parent, struct zk_caveats *child)
+{
+	*child = *parent;
+	if (n->has_allow) {
+		child->npatterns = n->allow.npatterns;
+		memcpy(child->pattern_off, n->allow.pattern_off, sizeof(child->pattern_off));
+		memcpy(child->patterns, n->allow.patterns, sizeof(child->patterns));
+	}
+	if (n->perms)
+		child->perms = n->perms;
+	if (n->ttl && zk_now_ms() + n->ttl * 1000 < child->exp_ms)
+		child->exp_ms = zk_now_ms() + n->ttl * 1000;
+	if (n->aud)
+		snprintf(child->aud, sizeof(child->aud), "%s", n->aud);
+	if (n->max_uses)
+		child->max_uses = n->max_uses;
+	if (!zk_caveats_narrows(child, parent))
+		return cli_error("the new token would allow more than this one: a token can only be narrowed");
+	return CLI_OK;
+}
+
+static int token_attenuate(int argc, char *argv[])
+{
+	struct cli c;
+	struct zk_chain *chain = NULL;
+	struct zk_caveats parent, child;
+	struct narrowing want;
+	char *token = NULL, *narrowed = NULL;
+	int rc = cli_begin(&c, &attenuate_spec, argc, argv);
+
+	if (rc != CLI_CONTINUE)
+		return rc;
+	if ((rc = parse_narrowing(&c, &want)) == CLI_OK && (rc = cli_load_token(&c, false, &token)) == CLI_OK &&
+	    (rc = parse_chain(token, &chain, &parent)) == CLI_OK && (rc = narrow(&want, &parent, &child)) == CLI_OK &&
+	    zk_chain_attenuate(&narrowed, token, &parent, &child) != 0)
+		rc = cli_error("cannot attenuate this token (at most %d blocks)", ZK_CHAIN_MAX_BLOCKS);
+	if (rc == CLI_OK && c.json) {
+		json_t *o = json_pack("{sssi}", "token", narrowed, "depth", chain->nblocks + 1);
+		rc = o ? cli_print_json(o) : cli_error("out of memory");
+		json_decref(o);
+	} else if (rc == CLI_OK) {
+		rc = cli_write_stdout(narrowed, strlen(narrowed));
+		if (rc == CLI_OK)
+			rc = cli_write_stdout("\n", 1);
+	}
+	if (narrowed) {
+		sodium_memzero(narrowed, strlen(narrowed));
+		free(narrowed);
+	}
+	zk_chain_free(chain);
+	zk_wipe_str(token);
+	sodium_memzero(&parent, sizeof(parent));
+	sodium_memzero(&child, sizeof(child));
+	cli_end(&c);
+	return rc;
+}
+
 static int token_revoke(int argc, char *argv[])
 {
 	struct cli c;
@@ -218,12 +368,10 @@ static int token_revoke(int argc, char *argv[])
 
 	if (rc != CLI_CONTINUE)
 		return rc;
-	/* A whole token names itself; anything else is passed on as an id for the vault to check. */
-	if (!strncmp(c.args[0], "v4.public.", 10)) {
-		if (token_id_from_token(c.args[0], id) != 0) {
-			rc = cli_usage_error(&c, "cannot read the token id from this token");
+	/* A whole token is introspected; anything else is passed on as an id for the vault to check. */
+	if (!strncmp(c.args[0], "v4.", 3)) {
+		if ((rc = id_from_token(&c, c.args[0], id)) != CLI_OK)
 			goto out;
-		}
 	} else if (strlen(c.args[0]) < sizeof(id)) {
 		snprintf(id, sizeof(id), "%s", c.args[0]);
 	} else {
@@ -276,6 +424,6 @@ static int token_revoke_user(int argc, char *argv[])
 
 int cli_token(int argc, char *argv[])
 {
-	static int (*const fns[])(int, char *[]) = { token_issue, token_revoke, token_revoke_user };
+	static int (*const fns[])(int, char *[]) = { token_issue, token_attenuate, token_revoke, token_revoke_user };
 	return cli_dispatch(&cli_token_spec, fns, argc, argv);
 }

@@ -113,14 +113,13 @@ out:
 	return rc;
 }
 
-int zk_client_set_auth(struct zk_client *c, const char *name, const char *value)
+int zk_client_add_header(struct zk_client *c, const char *name, const char *value)
 {
-	char *copy = zk_wipe_strdup(value);
-	if (!copy)
+	char *copy;
+	if (c->nheaders == ZK_CLIENT_MAX_HEADERS || !(copy = zk_wipe_strdup(value)))
 		return -1;
-	zk_wipe_str(c->auth_value);
-	c->auth_name = name;
-	c->auth_value = copy;
+	c->header_name[c->nheaders] = name;
+	c->header_value[c->nheaders++] = copy;
 	return 0;
 }
 
@@ -128,7 +127,8 @@ void zk_client_close(struct zk_client *c)
 {
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
-	zk_wipe_str(c->auth_value);
+	for (int i = 0; i < c->nheaders; i++)
+		zk_wipe_str(c->header_value[i]);
 	free(c->addr);
 	free(c->ca_file);
 	memset(c, 0, sizeof(*c));
@@ -204,16 +204,15 @@ static struct curl_slist *request_headers(struct zk_client *c, bool has_body)
 	h = h ? curl_slist_append(h, "Expect:") : NULL;
 	if (h && has_body)
 		h = curl_slist_append(h, "Content-Type: application/json");
-	if (h && c->auth_name) {
-		size_t n = strlen(c->auth_name) + strlen(c->auth_value) + 3;
+	for (int i = 0; h && i < c->nheaders; i++) {
+		size_t n = strlen(c->header_name[i]) + strlen(c->header_value[i]) + 3;
 		char *line = zk_wipe_malloc(n);
-		if (!line) {
-			curl_slist_free_all(h);
-			return NULL;
+		struct curl_slist *next = NULL;
+		if (line) {
+			snprintf(line, n, "%s: %s", c->header_name[i], c->header_value[i]);
+			next = curl_slist_append(h, line);
+			zk_wipe_free(line);
 		}
-		snprintf(line, n, "%s: %s", c->auth_name, c->auth_value);
-		struct curl_slist *next = curl_slist_append(h, line);
-		zk_wipe_free(line);
 		if (!next)
 			curl_slist_free_all(h);
 		h = next;

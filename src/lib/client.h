@@ -10,14 +10,16 @@
  */
 
 #define ZK_CLIENT_MAX_RESPONSE (64u << 20)
+#define ZK_CLIENT_MAX_HEADERS 4
 
 struct zk_client {
 	void *curl;            /* CURL * */
 	char *addr;            /* base URL without a trailing slash */
 	char *ca_file;         /* CA bundle for https, or NULL for the system's */
 	int plaintext_remote;  /* http:// to a host that is not loopback: credentials cross the network in clear */
-	const char *auth_name; /* header carrying the credential, or NULL */
-	char *auth_value;      /* wiped on close */
+	const char *header_name[ZK_CLIENT_MAX_HEADERS]; /* sent with every request: credentials, agent id */
+	char *header_value[ZK_CLIENT_MAX_HEADERS];      /* wiped on close */
+	int nheaders;
 };
 
 struct zk_response {
@@ -30,8 +32,8 @@ int zk_client_global_init(void);
 
 /* ca_file may be NULL. Returns -1 and writes err on a malformed address. */
 int zk_client_open(struct zk_client *c, const char *addr, const char *ca_file, char *err, size_t errlen);
-/* Sends value in header name with every request; value is copied into wiped memory. */
-int zk_client_set_auth(struct zk_client *c, const char *name, const char *value);
+/* Sends header name (a static string) with every request; value is copied into wiped memory. */
+int zk_client_add_header(struct zk_client *c, const char *name, const char *value);
 void zk_client_close(struct zk_client *c);
 
 /* Percent-encodes one path segment; free with zk_client_free_string(). */

@@ -17,6 +17,7 @@ const USER = uuid();
 const EXIT = { ok: 0, error: 1, usage: 2, locked: 3, notFound: 4, denied: 5 };
 const COMMANDS = ['init', 'unlock', 'lock', 'extend', 'status', 'ls', 'get', 'put', 'rm', 'versions', 'token',
   'audit', 'export', 'import', 'health', 'run', 'completion'];
+const TOKEN_COMMANDS = ['issue', 'attenuate', 'revoke', 'revoke-user'];
 const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 
 let v; // the vault most tests share
@@ -80,14 +81,14 @@ async function withPasswordFromStdin(args, password) {
 test('help lists every command; every command and subcommand has --help with the exit codes', async () => {
   const r = expectExit(await v.zk(['help']), EXIT.ok);
   for (const c of COMMANDS) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'), c);
-  for (const c of [...COMMANDS.map((c) => [c]), ['token', 'issue'], ['token', 'revoke'], ['token', 'revoke-user']]) {
+  for (const c of [...COMMANDS.map((c) => [c]), ...TOKEN_COMMANDS.map((s) => ['token', s])]) {
     const h = expectExit(await v.zk([...c, '--help']), EXIT.ok, c.join(' '));
     assert.match(h.stdout, new RegExp(`^usage: zkvault ${c.join(' ')}`));
     assert.match(h.stdout, /Exit codes: 0 ok, 1 error, 2 usage, 3 vault locked, 4 not found, 5 denied/);
   }
   const h = expectExit(await v.zk(['help', 'token']), EXIT.ok);
   assert.match(h.stdout, /^usage: zkvault token <command>/);
-  for (const s of ['issue', 'revoke', 'revoke-user']) assert.match(h.stdout, new RegExp(`token ${s} `));
+  for (const s of TOKEN_COMMANDS) assert.match(h.stdout, new RegExp(`token ${s} `));
 });
 
 test('usage errors exit 2 and point at --help', async () => {
@@ -109,6 +110,8 @@ test('usage errors exit 2 and point at --help', async () => {
     ['run', '--secret', 'a=A'],
     ['run', '--secret', 'a=A', '--secret', 'b=A', '--', 'true'],
     ['audit', '--limit', '0'],
+    ['token', 'attenuate', '--perm', 'admin'],
+    ['token', 'attenuate', '--max-uses', '0'],
     ['completion', 'zsh'],
     ['no-such-command'],
   ];
@@ -193,7 +196,7 @@ test('management token: from the environment, --auth-token-file or ZKVAULT_AUTH_
 
 test('token issue prints only the token; --json the whole answer; --ttl, --perm, --allow', async () => {
   let r = expectExit(await v.zk(['token', 'issue', '--user', USER, '--perm', 'read,write', '--perm', 'delete']), EXIT.ok);
-  assert.match(r.stdout, /^v4\.public\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)?\n$/);
+  assert.match(r.stdout, /^v4\.public\.[A-Za-z0-9_.~-]+\n$/);
   tokens.full = r.stdout.trim();
   r = expectExit(await v.zk(['token', 'issue', '--user', USER, '--allow', 'app.*', '--ttl', '30m', '--json']), EXIT.ok);
   const j = JSON.parse(r.stdout);
@@ -343,6 +346,39 @@ test('extend renews the session', async () => {
   assert.equal(r.stdout, 'Session extended: the vault locks in 30m.\n');
   r = expectExit(await v.zk(['extend', '--json']), EXIT.ok);
   assert.deepEqual(JSON.parse(r.stdout), { success: true, expiresIn: 1800 });
+});
+
+test('token attenuate narrows a token offline; --aud needs --agent-id; --max-uses counts', async () => {
+  const from = (t) => ({ env: { ZKVAULT_TOKEN: t } });
+  let r = expectExit(await v.zk(['token', 'attenuate', '--allow', 'app.*', '--perm', 'read', '--ttl', '10m'],
+    { env: { ZKVAULT_TOKEN: tokens.full, ZKVAULT_AUTH_TOKEN: undefined, ZKVAULT_ADDR: 'http://127.0.0.1:1' } }),
+  EXIT.ok, 'offline: no vault, no management token');
+  const narrow = r.stdout.trim();
+  assert.ok(narrow.startsWith(tokens.full.split('~')[0]), 'the same root');
+  r = expectExit(await v.zk(['ls'], from(narrow)), EXIT.ok);
+  assert.equal(r.stdout, 'app.cert\n');
+  expectExit(await v.zk(['get', 'db-password'], from(narrow)), EXIT.denied, 'outside the narrowed scope');
+  expectExit(await v.zk(['put', 'app.cert'], { ...from(narrow), input: 'x' }), EXIT.denied, 'write was dropped');
+  r = expectExit(await v.zk(['token', 'attenuate', '--perm', 'write'], from(narrow)), EXIT.error, 'widening');
+  assert.match(r.stderr, /a token can only be narrowed/);
+
+  r = expectExit(await v.zk(['token', 'attenuate', '--aud', 'agent-7', '--max-uses', '2', '--json'], from(narrow)),
+    EXIT.ok);
+  const bound = JSON.parse(r.stdout);
+  assert.equal(bound.depth, 2);
+  expectExit(await v.zk(['get', 'app.cert'], from(bound.token)), EXIT.denied, 'no X-Agent-Id');
+  expectExit(await v.zk(['get', 'app.cert', '--agent-id', 'agent-7'], from(bound.token)), EXIT.ok);
+  expectExit(await v.zk(['get', 'app.cert'], { env: { ZKVAULT_TOKEN: bound.token, ZKVAULT_AGENT_ID: 'agent-7' } }),
+    EXIT.ok);
+  expectExit(await v.zk(['get', 'app.cert', '--agent-id', 'agent-7'], from(bound.token)), EXIT.denied, 'uses spent');
+
+  // Revoking the narrowed token (given whole) leaves its parent alone.
+  r = expectExit(await v.zk(['token', 'revoke', narrow]), EXIT.ok);
+  assert.match(r.stdout, /^Revoked token [0-9a-f]{32}\.\n$/);
+  expectExit(await v.zk(['ls'], from(narrow)), EXIT.denied);
+  expectExit(await v.zk(['ls'], from(tokens.full)), EXIT.ok);
+  r = expectExit(await v.zk(['token', 'revoke', narrow]), EXIT.error);
+  assert.match(r.stderr, /this token is not valid now/);
 });
 
 test('token revoke (by id or whole token) and revoke-user: the tokens then exit 5', async () => {
