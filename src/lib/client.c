@@ -8,70 +8,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/curlmem.h"
 #include "lib/mem.h"
 
 #define KDF_BUSY_RETRIES 20
 
-/*
- * libcurl's own allocations (receive buffers, header lists holding tokens) go through zk_wipe_malloc with a
- * size prefix of our own, so realloc knows how much to copy and free wipes everything.
- */
-#define CURL_PREFIX 16
-
-static void *curl_wipe_malloc(size_t n)
-{
-	if (n > SIZE_MAX - CURL_PREFIX)
-		return NULL;
-	unsigned char *p = zk_wipe_malloc(n + CURL_PREFIX);
-	if (!p)
-		return NULL;
-	memcpy(p, &n, sizeof(n));
-	return p + CURL_PREFIX;
-}
-
-static void curl_wipe_free(void *p)
-{
-	if (p)
-		zk_wipe_free((unsigned char *)p - CURL_PREFIX);
-}
-
-static void *curl_wipe_realloc(void *p, size_t n)
-{
-	size_t old;
-	if (!p)
-		return curl_wipe_malloc(n);
-	memcpy(&old, (unsigned char *)p - CURL_PREFIX, sizeof(old));
-	void *q = curl_wipe_malloc(n ? n : 1);
-	if (!q)
-		return NULL;
-	memcpy(q, p, old < n ? old : n);
-	curl_wipe_free(p);
-	return q;
-}
-
-static char *curl_wipe_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = curl_wipe_malloc(n);
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
-static void *curl_wipe_calloc(size_t count, size_t size)
-{
-	if (size && count > SIZE_MAX / size)
-		return NULL;
-	void *p = curl_wipe_malloc(count * size);
-	if (p)
-		memset(p, 0, count * size);
-	return p;
-}
-
+/* libcurl's own allocations (receive buffers, header lists holding tokens) are wiped too: src/lib/curlmem.c. */
 int zk_client_global_init(void)
 {
-	return curl_global_init_mem(CURL_GLOBAL_DEFAULT, curl_wipe_malloc, curl_wipe_free, curl_wipe_realloc,
-				    curl_wipe_strdup, curl_wipe_calloc) == CURLE_OK ? 0 : -1;
+	return zk_curl_global_init();
 }
 
 static bool loopback_host(const char *h)
