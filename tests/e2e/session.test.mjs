@@ -20,6 +20,20 @@ after(async () => {
   await v?.close();
 });
 
+/** Polls until the vault answers 423 (returns the time), failing after the deadline. */
+async function waitLocked(deadline) {
+  for (;;) {
+    const r = await v.get(token, 's');
+    if (r.status === 423) {
+      assertJson(r, 423, LOCKED);
+      return Date.now();
+    }
+    assertJson(r, 200);
+    assert.ok(Date.now() < deadline, 'the session did not end');
+    await sleep(50);
+  }
+}
+
 async function unlockedAt() {
   const r = await v.unlockRaw(password);
   const t = Date.now();
@@ -72,31 +86,39 @@ describe('auto-lock', () => {
   });
 
   test('reads do not extend the session', async () => {
-    const t0 = await unlockedAt();
-    while (Date.now() - t0 < 1100) {
+    const t0 = await unlockedAt(); // the session ends at t0 + 2 s at the latest
+    while (Date.now() - t0 < 1000) {
       assertJson(await v.get(token, 's'), 200);
       await sleep(100);
     }
-    await sleep(Math.max(0, 2400 - (Date.now() - t0)));
-    assertJson(await v.get(token, 's'), 423, LOCKED);
+    // Had the reads extended it, it would last until 2 s after the last read (t0 + 3 s and more).
+    await sleep(Math.max(0, 2000 - (Date.now() - t0)));
+    const locked = await waitLocked(t0 + 5000);
+    assert.ok(locked - t0 < 2900, `locked ${locked - t0} ms after unlock`);
   });
 
-  test('POST /extend renews the session', async () => {
-    const t0 = await unlockedAt();
-    await sleep(1200);
-    assertJson(await v.mgmt('POST', '/extend'), 200, { success: true, expiresIn: 2 });
-    const t1 = Date.now();
-    await sleep(Math.max(0, 2400 - (Date.now() - t0))); // past the first deadline, before the new one
-    assert.ok(Date.now() - t1 < 1900, 'the host was too slow for this timing');
+  test('POST /extend renews the session (--session-timeout 4)', async () => {
+    v.args = ['--session-timeout', '4', '--unlock-url', UNLOCK_URL];
+    await v.restart();
+    const r = await v.unlockRaw(password);
+    const t0 = Date.now(); // the first deadline is at most t0 + 4 s
+    assertJson(r, 200);
+    assert.equal(r.json.expiresIn, 4);
+    await sleep(2000);
+    const e0 = Date.now(); // the new deadline is at least e0 + 4 s
+    assertJson(await v.mgmt('POST', '/extend'), 200, { success: true, expiresIn: 4 });
+    const e1 = Date.now();
+    await sleep(Math.max(0, 4500 - (Date.now() - t0))); // past the first deadline
+    assert.ok(Date.now() < e0 + 3800, 'the host was too slow for this timing');
     assertJson(await v.get(token, 's'), 200);
     assert.equal((await v.status()).unlocked, true);
-    await sleep(Math.max(0, 2600 - (Date.now() - t1)));
-    assertJson(await v.get(token, 's'), 423, LOCKED);
+    const locked = await waitLocked(e1 + 4000 + 3000);
+    assert.ok(locked >= e0 + 4000, `locked ${locked - e0} ms after the extension`);
     assertJson(await v.mgmt('POST', '/extend'), 423, LOCKED);
   });
 
   test('an explicit lock ends the session at once', async () => {
-    await unlockedAt();
+    await v.unlock(password);
     await v.lock();
     assertJson(await v.get(token, 's'), 423, LOCKED);
     assertJson(await v.mgmt('POST', '/extend'), 423, LOCKED);
