@@ -8,7 +8,7 @@ _zkvault()
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
 	local key=${COMP_WORDS[1]} first=2 i
 	local opts='' files='' takes='' operand='' choices=''
-	local commands='init unlock lock extend status ls get put rm versions token audit export import health run completion vaultd dev help'
+	local commands='init unlock lock extend status ls get put rm versions token audit export import health run completion vaultd dev mcp help'
 	COMPREPLY=()
 
 	if (( COMP_CWORD == 1 )); then
