@@ -96,10 +96,10 @@ static char *read_secret_file(const char *path)
 static bool valid_agent_id(const char *a)
 {
 	size_t n = a ? strlen(a) : 0;
-	if (!n || n > 64)
+	if (!n || n > 128)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)a[i]) && !strchr("._:@/-", a[i]))
+		if (!isalnum((unsigned char)a[i]) && !strchr("._:@-", a[i]))
 			return false;
 	return true;
 }
@@ -428,7 +428,7 @@ static int parse_options(int argc, char *argv[])
 	if (opt.agent_id && !*opt.agent_id)
 		opt.agent_id = NULL;
 	if (opt.agent_id && !valid_agent_id(opt.agent_id)) {
-		fprintf(stderr, "mcp: --agent-id: 1-64 characters of A-Z a-z 0-9 . _ : @ / -\n");
+		fprintf(stderr, "mcp: --agent-id: 1-128 characters of A-Z a-z 0-9 . _ : @ -\n");
 		return 2;
 	}
 	if (opt.port < 0 || opt.port > 65535) {

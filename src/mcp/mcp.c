@@ -5,9 +5,11 @@
 #include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/mem.h"
+#include "lib/tokenchain.h"
 
 static const char *const versions[] = { "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05" };
 
@@ -460,25 +462,27 @@ char *mcp_handle(struct mcp_session *s, const char *msg, size_t len, bool *no_id
 
 char *mcp_token_audience(const char *token)
 {
-	static const char prefix[] = "v4.public.";
-	if (!token || strncmp(token, prefix, sizeof(prefix) - 1))
+	struct zk_chain *chain = NULL;
+	char *aud = NULL, *json = NULL;
+	size_t len;
+
+	if (!token || strlen(token) > ZK_CHAIN_MAX_TOKEN || zk_chain_parse(&chain, token) != 0)
 		return NULL;
-	const char *b = token + sizeof(prefix) - 1, *end = strchr(b, '.');
-	size_t blen = end ? (size_t)(end - b) : strlen(b), n;
-	if (blen > 16384)
-		return NULL;
-	unsigned char *raw = zk_wipe_malloc(blen + 1);
-	char *aud = NULL;
-	if (!raw)
-		return NULL;
-	if (zk_base642bin(raw, blen, b, blen, &n, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
-	    n > 64) {
-		json_t *claims = json_loadb((const char *)raw, n - 64, 0, NULL);
+	/* The effective audience: a block may add one when its parent has none, never change it. */
+	for (int i = chain->nblocks - 1; i >= 0 && !aud; i--)
+		if (chain->block[i].cav.aud[0])
+			aud = zk_wipe_strdup(chain->block[i].cav.aud);
+	if (!aud && zk_chain_root_payload(&json, &len, chain) == 0) {
+		json_t *claims = json_loadb(json, len, 0, NULL);
 		const char *a = json_string_value(json_object_get(claims, "aud"));
 		if (a && *a)
 			aud = zk_wipe_strdup(a);
 		json_decref(claims);
 	}
-	zk_wipe_free(raw);
+	if (json) {
+		sodium_memzero(json, len);
+		free(json); /* plain malloc (tokenchain.c) */
+	}
+	zk_chain_free(chain);
 	return aud;
 }

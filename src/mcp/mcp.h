@@ -50,7 +50,8 @@ char *mcp_handle(struct mcp_session *s, const char *msg, size_t len, bool *no_id
 /* The tool list (a new reference), for tests and docs. */
 json_t *mcp_tools(void);
 
-/* The "aud" claim of a PASETO v4.public token, read without verifying (the vault verifies); NULL if none. */
+/* The effective audience of a token (root or attenuation chain), read without verifying (the vault verifies it
+   against X-Agent-Id); NULL if none. */
 char *mcp_token_audience(const char *token);
 
 #endif

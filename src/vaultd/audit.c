@@ -19,7 +19,7 @@ struct read_entry {
 	char token_id[33];
 	char ip[48];
 	char error[32];
-	char agent_id[65];
+	char agent_id[129];
 	bool success;
 	int64_t second;
 	uint64_t count;

@@ -500,10 +500,10 @@ static const char *agent_id(struct zk_http_req *r)
 {
 	const char *a = zk_http_header(r, "X-Agent-Id");
 	size_t n = a ? strlen(a) : 0;
-	if (!n || n > 64)
+	if (!n || n > 128)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)a[i]) && !strchr("._:@/-", a[i]))
+		if (!isalnum((unsigned char)a[i]) && !strchr("._:@-", a[i]))
 			return NULL;
 	return a;
 }

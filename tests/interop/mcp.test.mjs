@@ -254,6 +254,44 @@ for (const kind of ['stdio', 'http']) {
   });
 }
 
+describe('a token with an audience (aud)', () => {
+  test('the server sends X-Agent-Id from the token, and the vault audits the agent id', async () => {
+    const issued = await vault.call('POST', '/tokens', {
+      body: { userId: '00000000-0000-4000-8000-0000000000a3', permissions: ['use'], allowedSecrets: ['github'], aud: 'agent-7' },
+    });
+    assert.equal(issued.status, 200, JSON.stringify(issued.body));
+    const { client } = await connect('stdio', issued.body.token);
+    try {
+      const r = await client.callTool({ name: 'vault_use', arguments: { service: 'github', request: { method: 'GET', url: `${apiOrigin}/aud` } } });
+      assert.equal(r.isError, false, text(r));
+      assert.ok(!JSON.stringify(r).includes(GITHUB));
+    } finally {
+      await client.close();
+    }
+    // Another agent id than the token's audience: the vault refuses the token.
+    const wrong = new Client({ name: 'w', version: '1' });
+    await wrong.connect(new StdioClientTransport({
+      command: BIN,
+      args: ['mcp', '--addr', vault.url, '--agent-id', 'someone-else'],
+      env: { ZKVAULT_TOKEN: issued.body.token, PATH: process.env.PATH ?? '' },
+      stderr: 'pipe',
+    }));
+    try {
+      const r = await wrong.callTool({ name: 'vault_status', arguments: {} });
+      assert.equal(r.isError, true);
+      assert.equal(payload(r).error, 'invalid_token');
+    } finally {
+      await wrong.close();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const { logs } = (await vault.call('GET', '/audit?limit=1000')).body;
+    const used = logs.find((e) => e.action === 'secret.used' && e.userId === '00000000-0000-4000-8000-0000000000a3');
+    assert.ok(used, 'secret.used audited');
+    assert.equal(used.agentId, 'agent-7');
+    assert.equal(used.tokenId, issued.body.id);
+  });
+});
+
 describe('Streamable HTTP transport rules', () => {
   let server;
   before(async () => {
