@@ -50,7 +50,8 @@ struct cli_spec {
 	int min_operands;
 	int max_operands; /* -1: any number */
 	unsigned flags;
-	const char *summary;                       /* first line: the one-line description */
+	const char *brief;                         /* one line, for the list of a command's subcommands */
+	const char *summary;                       /* what it does, a few lines */
 	const struct cli_option *options;          /* ends with { 0 }; may be NULL */
 	const struct cli_spec *const *subcommands; /* ends with NULL; for "token" */
 	const char *examples;                      /* may be NULL */

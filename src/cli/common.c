@@ -105,7 +105,7 @@ void cli_print_help(const struct cli_spec *spec, FILE *f)
 	if (spec->subcommands) {
 		fprintf(f, "\nCommands:\n");
 		for (const struct cli_spec *const *s = spec->subcommands; *s; s++) {
-			const char *line = (*s)->summary;
+			const char *line = (*s)->brief ? (*s)->brief : (*s)->summary;
 			fprintf(f, "  %-*s%.*s\n", HELP_COLUMN - 2, (*s)->name, (int)strcspn(line, "\n"), line);
 		}
 		fprintf(f, "\nRun 'zkvault %s <command> --help' for the options of one command.\n", spec->name);
