@@ -525,7 +525,8 @@ test('terminal prompts: init asks twice with echo off, unlock and put ask with e
 test('completion bash: the committed script is current, covers every command, and completes', async () => {
   const r = expectExit(await v.zk(['completion', 'bash']), EXIT.ok);
   const committed = await readFile(join(REPO, 'contrib/completion/zkvault.bash'), 'utf8');
-  assert.equal(r.stdout, committed, 'contrib/completion/zkvault.bash is `zkvault completion bash`');
+  assert.equal(r.stdout, committed,
+    'contrib/completion/zkvault.bash is stale: build/zkvault completion bash > contrib/completion/zkvault.bash');
 
   const help = (await v.zk(['help'])).stdout;
   const listed = [...help.matchAll(/^ {2}(\S+) /gm)].map((m) => m[1]);
