@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "lib/subcommands.h"
 
 static const struct subcommand {
@@ -22,7 +23,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: zkvault <command> [<args>]\n\nAvailable commands:\n");
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		fprintf(f, "  %-12s %s\n", subcommands[i].name, subcommands[i].description);
-	fprintf(f, "\nRun 'zkvault <command> --help' for the options of one command.\n");
+	fprintf(f, "\nRun 'zkvault <command> --help' for the options of one command.\n%s\n", CLI_EXIT_CODES);
 }
 
 int main(int argc, char *argv[])

@@ -165,7 +165,7 @@ void handle_token_issue(struct zk_http_req *r, void *app)
 		token_arg_free(a);
 		return;
 	}
-	limiter_hit(v->token_limiter, uid);
+	limiter_hit(v->token_limiter, a->sub); /* uid belonged to the body, freed above */
 	client_address(v, r, a->ip);
 	struct job *j = job_new(issue_apply, NULL, job_reply_done, r);
 	j->arg = a;
