@@ -21,7 +21,7 @@ _zkvault()
 		return ;;
 	token)
 		if (( COMP_CWORD == 2 )); then
-			COMPREPLY=( $(compgen -W "issue attenuate revoke revoke-user --help" -- "$cur") )
+			COMPREPLY=( $(compgen -W "issue attenuate revoke revoke-user verify --help" -- "$cur") )
 			return
 		fi
 		key="$key ${COMP_WORDS[2]}" first=3 ;;
@@ -112,6 +112,12 @@ _zkvault()
 		opts="--reason --by --json --addr --ca-file --auth-token-file -h --help"
 		files="--ca-file --auth-token-file"
 		takes="--reason --by --addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"token verify")
+		opts="--vault-key --revocations --aud --json -h --help"
+		files="--revocations"
+		takes="--vault-key --revocations --aud"
 		operand=""
 		;;
 	"audit")

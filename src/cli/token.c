@@ -83,13 +83,17 @@ static const struct cli_spec revoke_user_spec = {
 		   "saw; tokens issued afterwards are valid.",
 };
 
+/* token_verify.c */
+extern const struct cli_spec token_verify_spec;
+int token_verify(int argc, char *argv[]);
+
 static const struct cli_spec *const token_subcommands[] = { &issue_spec, &attenuate_spec, &revoke_spec,
-							     &revoke_user_spec, NULL };
+							     &revoke_user_spec, &token_verify_spec, NULL };
 
 const struct cli_spec cli_token_spec = {
 	.name = "token",
 	.operands = "",
-	.summary = "Issue and revoke capability tokens (management token needed).",
+	.summary = "Issue and revoke capability tokens (management token needed); attenuate and verify them offline.",
 	.subcommands = token_subcommands,
 };
 
@@ -424,6 +428,7 @@ static int token_revoke_user(int argc, char *argv[])
 
 int cli_token(int argc, char *argv[])
 {
-	static int (*const fns[])(int, char *[]) = { token_issue, token_attenuate, token_revoke, token_revoke_user };
+	static int (*const fns[])(int, char *[]) = { token_issue, token_attenuate, token_revoke, token_revoke_user,
+						      token_verify };
 	return cli_dispatch(&cli_token_spec, fns, argc, argv);
 }

@@ -19,7 +19,16 @@ struct revlist {
 	size_t full_len;
 	uint64_t full_epoch;
 	size_t full_nids;
+	unsigned char token_pk[32]; /* the token key that certified it: a rekey makes a new list */
 };
+
+void revlist_invalidate(struct revlist *rl)
+{
+	pthread_mutex_lock(&rl->lock);
+	free(rl->full);
+	rl->full = NULL;
+	pthread_mutex_unlock(&rl->lock);
+}
 
 struct revlist *revlist_new(void)
 {
@@ -174,6 +183,7 @@ static int build_apply(struct vault *v, struct job *j)
 			v->revlist->full_len = a->len;
 			v->revlist->full_epoch = a->epoch;
 			v->revlist->full_nids = nextra;
+			memcpy(v->revlist->token_pk, v->keys->token_pk, 32);
 		}
 	}
 	pthread_mutex_unlock(&v->revlist->lock);
@@ -194,8 +204,12 @@ out:
 static void serve_full(struct vault *v, struct zk_http_req *r, uint64_t epoch)
 {
 	json_t *o = NULL;
+	unsigned char token_pk[32];
+	unsigned slot = zk_brlock_rdlock(&v->state_lock);
+	memcpy(token_pk, v->token_pk, 32);
+	zk_brlock_rdunlock(&v->state_lock, slot);
 	pthread_mutex_lock(&v->revlist->lock);
-	if (v->revlist->full && v->revlist->full_epoch == epoch)
+	if (v->revlist->full && v->revlist->full_epoch == epoch && !memcmp(v->revlist->token_pk, token_pk, 32))
 		o = reply_json(v, v->revlist->full, v->revlist->full_len, ZK_REVSNAP_FULL, epoch, 0,
 			       v->revlist->full_nids);
 	pthread_mutex_unlock(&v->revlist->lock);

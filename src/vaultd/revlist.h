@@ -14,6 +14,8 @@ void revlist_keys(unsigned char pk[32], unsigned char sk[64], unsigned char cert
 
 struct revlist *revlist_new(void);
 void revlist_free(struct revlist *rl);
+/* Drops the cached full snapshot (after an import replaced the tables it was built from). */
+void revlist_invalidate(struct revlist *rl);
 void handle_revocations(struct zk_http_req *r, void *app);
 
 #endif

@@ -644,5 +644,6 @@ int revocations_load(struct vault *v)
 	v->revoked->covered = meta_i64(v->db, "revocation_covered");
 	if ((!v->ceilings && !(v->ceilings = ceilings_new())) || (!v->revlist && !(v->revlist = revlist_new())))
 		return -1;
+	revlist_invalidate(v->revlist);
 	return ceilings_load(v);
 }

@@ -3,9 +3,9 @@
 // roots and blocks (also after a restart), capability ceilings, introspection and the signed revocation list.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey, randomBytes, randomUUID, sign } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -355,5 +355,58 @@ describe('introspection', () => {
     // The audience the root was issued for is enforced.
     assert.equal((await v.get(root.token, 'api')).status, 401);
     assert.equal((await v.get(root.token, 'api', 'agent-1')).status, 200);
+  });
+});
+
+describe('zkvault token verify (offline)', () => {
+  const cli = (args) => spawnSync(BIN, args, { encoding: 'utf8', env: { ...process.env, ZKVAULT_TOKEN: '' } });
+  const verify = (token, extra = []) => {
+    const r = cli(['token', 'verify', token, '--vault-key', v.key, '--json', ...extra]);
+    return { status: r.status, ...(r.stdout ? JSON.parse(r.stdout) : {}), stderr: r.stderr };
+  };
+
+  test('a chain verifies against the published key and the signed revocation list, exactly', async () => {
+    v.key = (await v.call('GET', '/.well-known/zkvault', { auth: false })).body.tokenPublicKey;
+    const root = await issue({ permissions: ['read', 'write'], allowedSecrets: ['db-*'] });
+    const exp = Date.parse(splitToken(root.token).claims.exp) - 1000;
+    const t1 = attenuate(root.token, { exp, perms: ['read'], patterns: ['db-prod*'], aud: 'agent-9' });
+    let r = verify(t1, ['--aud', 'agent-9']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual([r.valid, r.jti, r.depth, r.permissions, r.allowedSecrets, r.aud], [true, root.id, 1, ['read'], ['db-prod*'], 'agent-9']);
+    assert.equal(verify(t1).status, 5); // for another audience
+    assert.equal(verify(t1, ['--aud', 'agent-8']).reason, 'for another audience (see --aud)');
+    // Widened, or checked against another vault's key.
+    const wide = attenuate(root.token, { exp, perms: ['read', 'write', 'delete'], patterns: ['db-*'] });
+    assert.equal(verify(wide).status, 5);
+    const other = cli(['token', 'verify', t1, '--vault-key', `k4.public.${Buffer.alloc(32, 9).toString('base64url')}`, '--aud', 'agent-9']);
+    assert.equal(other.status, 5);
+    assert.equal(cli(['token', 'verify', t1]).status, 2); // --vault-key is required
+
+    // The full list, then a delta: a revoked block and a revoked root are seen offline.
+    const dir = mkdtempSync(join(tmpdir(), 'zkvault-revs-'));
+    const full = (await v.call('GET', '/revocations', { auth: false })).body;
+    writeFileSync(join(dir, 'full.json'), JSON.stringify(full));
+    r = verify(t1, ['--aud', 'agent-9', '--revocations', join(dir, 'full.json')]);
+    assert.deepEqual([r.status, r.valid, r.revocationEpoch], [0, true, full.epoch]);
+    const later = await issue({ permissions: ['read'], allowedSecrets: ['api'] }); // issued after the snapshot
+    assert.equal(verify(later.token, ['--revocations', join(dir, 'full.json')]).valid, true);
+    assert.equal((await v.call('DELETE', `/tokens/${r.revocationIds[1]}`)).status, 200);
+    assert.equal((await v.call('DELETE', `/tokens/${later.id}`)).status, 200);
+    const delta = (await v.call('GET', `/revocations?since=${full.epoch}`, { auth: false })).body;
+    writeFileSync(join(dir, 'both.json'), JSON.stringify([full, delta]));
+    r = verify(t1, ['--aud', 'agent-9', '--revocations', join(dir, 'both.json')]);
+    assert.deepEqual([r.status, r.valid, r.reason], [5, false, 'revoked']);
+    assert.equal(verify(later.token, ['--revocations', join(dir, 'both.json')]).reason, 'revoked');
+    assert.equal(verify(root.token, ['--revocations', join(dir, 'both.json')]).valid, true); // only block 1 was revoked
+    // A fresh full snapshot says the same, from its cascade alone.
+    const full2 = (await v.call('GET', '/revocations', { auth: false })).body;
+    writeFileSync(join(dir, 'full2.json'), JSON.stringify(full2));
+    assert.equal(verify(later.token, ['--revocations', join(dir, 'full2.json')]).reason, 'revoked');
+    assert.equal(verify(t1, ['--aud', 'agent-9', '--revocations', join(dir, 'full2.json')]).reason, 'revoked');
+    assert.equal(verify(root.token, ['--revocations', join(dir, 'full2.json')]).valid, true);
+    // A delta that does not follow, or a list signed for another vault key, is refused.
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify([full2, delta]));
+    assert.equal(cli(['token', 'verify', root.token, '--vault-key', v.key, '--revocations', join(dir, 'bad.json')]).status, 1);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
