@@ -297,6 +297,7 @@ int vaultd_main(int argc, char *argv[])
 		pause();
 
 	fprintf(stderr, "vaultd: shutting down\n");
+	use_shutdown();
 	zk_http_stop(http);
 	/* Lock on the way out so the lock is audited and the keys are wiped. */
 	if (v.keys) {

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/clock.h"
 #include "lib/curlmem.h"
@@ -491,6 +492,22 @@ fail:
 
 bool use_allow_insecure_origins;
 static atomic_int inflight;
+static atomic_bool shutting_down;
+
+/* Aborts transfers in flight once the server is stopping. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	return atomic_load(&shutting_down) ? 1 : 0;
+}
+
+void use_shutdown(void)
+{
+	atomic_store(&shutting_down, true);
+	/* Each request answers (502) within a progress tick; the HTTP layer must not stop with one suspended. */
+	for (int i = 0; i < 200 && atomic_load(&inflight); i++)
+		usleep(25 * 1000);
+	usleep(50 * 1000);
+}
 
 /*
  * The agent id of the request (X-Agent-Id), kept only when it is short and plain. A token with an audience is
@@ -756,6 +773,8 @@ static json_t *perform(struct use_job *j, unsigned *status)
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 		curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdrs);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 		if (!strncmp(origin, "http://", 7))
 			curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* loopback test origins only */
 		if (!strcmp(method, "HEAD"))
@@ -773,6 +792,9 @@ static json_t *perform(struct use_job *j, unsigned *status)
 			if (body.too_big || hdrs.too_big) {
 				reply = json_pack("{ssss}", "error", "The response is larger than the vault relays (1 MiB)",
 						  "code", "UPSTREAM_TOO_LARGE");
+			} else if (cc == CURLE_ABORTED_BY_CALLBACK) {
+				*status = 503;
+				reply = json_pack("{ssss}", "error", "The vault is shutting down", "code", "SHUTTING_DOWN");
 			} else if (cc == CURLE_OPERATION_TIMEDOUT) {
 				*status = 504;
 				reply = json_pack("{ssss}", "error", "The request timed out", "code", "UPSTREAM_TIMEOUT");
@@ -845,8 +867,8 @@ static void *use_thread(void *arg)
 	json_t *reply = perform(j, &status);
 	use_job_free(j);
 	zk_http_reply(r, status, reply ? reply : json_pack("{ss}", "error", "Internal error"));
-	atomic_fetch_sub(&inflight, 1);
 	zk_http_resume(r);
+	atomic_fetch_sub(&inflight, 1);
 	return NULL;
 }
 
@@ -859,9 +881,9 @@ static void start_use(struct zk_http_req *r, void *arg)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&th, &attr, use_thread, j) != 0) {
 		use_job_free(j);
-		atomic_fetch_sub(&inflight, 1);
 		zk_http_error(r, 503, "Too many requests in flight; try again", "USE_BUSY");
 		zk_http_resume(r);
+		atomic_fetch_sub(&inflight, 1);
 	}
 	pthread_attr_destroy(&attr);
 }
@@ -963,7 +985,7 @@ void handle_secret_use(struct zk_http_req *r, void *app)
 	}
 
 	/* libcurl's own buffers (headers holding the secret, receive buffers) are wiped when freed. */
-	if (zk_curl_global_init() != 0) {
+	if (zk_curl_global_init() != 0 || atomic_load(&shutting_down)) {
 		zk_http_error(r, 500, "Internal error", NULL);
 		goto fail;
 	}

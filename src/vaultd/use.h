@@ -29,6 +29,8 @@
 
 /* --allow-insecure-use-origins (tests): http:// to 127.0.0.1, localhost or [::1] is allowed too. */
 extern bool use_allow_insecure_origins;
+/* Before the HTTP server stops: aborts outgoing requests in flight and waits until each has answered. */
+void use_shutdown(void);
 
 /* A validated request; the strings point into the JSON it was parsed from (which must outlive it). */
 struct use_request {

@@ -394,6 +394,32 @@ describe('use without reveal', () => {
   });
 });
 
+describe('shutdown', () => {
+  test('SIGTERM while uses are in flight: each gets 503 SHUTTING_DOWN and vaultd exits cleanly', async () => {
+    const slow = http.createServer((req, res) => setTimeout(() => res.end('late'), 5000));
+    await new Promise((r) => slow.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${slow.address().port}`;
+    const w = await Vaultd.start({ args: ['--allow-insecure-use-origins'] });
+    try {
+      await w.initAndUnlock(newPassword());
+      const t = (await w.issueToken({ permissions: ['write', 'use'], allowedSecrets: ['k'] })).token;
+      await w.put(t, 'k', SECRET, { allowedOrigins: [origin] });
+      const pending = [1, 2, 3].map(() => w.cap(t, 'POST', '/secrets/k/use', { request: { method: 'GET', url: `${origin}/` } }));
+      await sleep(500);
+      const exited = new Promise((r) => w.proc.once('exit', (code, signal) => r({ code, signal })));
+      w.proc.kill('SIGTERM');
+      for (const r of await Promise.all(pending))
+        assertJson(r, 503, { error: 'The vault is shutting down', code: 'SHUTTING_DOWN' });
+      assert.deepEqual(await exited, { code: 0, signal: null });
+    } finally {
+      live.delete(w.proc);
+      rmSync(w.dir, { recursive: true, force: true });
+      slow.closeAllConnections?.();
+      slow.close();
+    }
+  });
+});
+
 describe('GET /capability', () => {
   test('describes the token and the names it may act on, never a value', async () => {
     const r = await v.cap(useOnly, 'GET', '/capability');
