@@ -1,0 +1,107 @@
+/*
+ * Cold start: the time from fork() of a server to its first answered GET /health, polled in a tight loop
+ * (a connect attempt every 50 us). Repeats N times and prints one time per line in ms.
+ *
+ *   coldstart N -- command args...     ("{PORT}" in an argument is replaced by a free loopback port)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static unsigned free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t n = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 || getsockname(s, (struct sockaddr *)&a, &n) != 0)
+		return 0;
+	close(s);
+	return ntohs(a.sin_port);
+}
+
+/* One attempt: 1 when a 200 answer came back, 0 when the server is not there yet, -1 on a bad answer. */
+static int try_health(unsigned port)
+{
+	static const char req[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	char buf[512];
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), rc = 0;
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (s < 0)
+		return -1;
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) != 0)
+		goto out;
+	if (write(s, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1)
+		goto out;
+	ssize_t n = read(s, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		goto out;
+	buf[n] = '\0';
+	rc = !strncmp(buf, "HTTP/1.1 200", 12) ? 1 : -1;
+out:
+	close(s);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	if (argc < 4 || strcmp(argv[2], "--")) {
+		fprintf(stderr, "usage: coldstart N -- command args...\n");
+		return 2;
+	}
+	int n = atoi(argv[1]);
+	char **cmd = argv + 3;
+	int ncmd = argc - 3;
+
+	for (int i = 0; i < n; i++) {
+		unsigned port = free_port();
+		char portstr[16], *args[ncmd + 1];
+		snprintf(portstr, sizeof(portstr), "%u", port);
+		for (int j = 0; j < ncmd; j++)
+			args[j] = strcmp(cmd[j], "{PORT}") ? cmd[j] : portstr;
+		args[ncmd] = NULL;
+
+		double t0 = now_ms();
+		pid_t pid = fork();
+		if (pid == 0) {
+			execvp(args[0], args);
+			_exit(127);
+		}
+		int rc = 0;
+		struct timespec pause = { 0, 50000 };
+		while ((rc = try_health(port)) == 0) {
+			if (now_ms() - t0 > 5000 || waitpid(pid, NULL, WNOHANG) == pid) {
+				rc = -1;
+				break;
+			}
+			nanosleep(&pause, NULL);
+		}
+		double t = now_ms() - t0;
+		kill(pid, SIGTERM);
+		waitpid(pid, NULL, 0);
+		if (rc != 1) {
+			fprintf(stderr, "coldstart: the server did not answer /health with 200\n");
+			return 1;
+		}
+		printf("%.3f\n", t);
+		fflush(stdout);
+	}
+	return 0;
+}

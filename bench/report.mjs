@@ -1,0 +1,144 @@
+// node bench/report.mjs RAW.jsonl OUT.json — turns the raw measurements of bench/run.sh into the table of
+// docs/PERFORMANCE.md (each figure next to its target and as a ratio to its reference point) and results.json.
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const [rawPath, outPath] = process.argv.slice(2);
+const lines = readFileSync(rawPath, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const values = Object.fromEntries(lines.filter((l) => l.kind === 'value').map((l) => [l.name, l.value]));
+const runs = lines.filter((l) => l.kind === 'wrk');
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (!n) return NaN;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+};
+const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+
+function agg(phase, conns, server) {
+  const all = runs.filter((r) => r.phase === phase && r.conns === conns && r.server === server);
+  const rs = all.map((r) => r.result);
+  if (!rs.length) return null;
+  return {
+    rounds: rs.length,
+    rps: median(rs.map((r) => r.rps)),
+    p50_ms: median(rs.map((r) => r.p50_us)) / 1000,
+    p99_ms: median(rs.map((r) => r.p99_us)) / 1000,
+    rps_each: rs.map((r) => Math.round(r.rps)),
+    // CPU per request, of the server process and of wrk: robust to whatever else runs on the machine.
+    server_cpu_us: median(all.map((r) => (1e6 * r.server_cpu_s) / r.result.requests)),
+    wrk_cpu_us: median(all.map((r) => (1e6 * r.wrk_cpu_s) / r.result.requests)),
+  };
+}
+
+const rows = [];
+const results = { machine: values.machine, reads: {}, writes: {}, unlock: {}, rss: {}, coldstart: {}, size: {} };
+const fmt = (x, d = 0) => (x === null || x === undefined || Number.isNaN(x) ? '-' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }));
+const row = (measure, value, reference, ratio, target, ok) => rows.push({ measure, value, reference, ratio, target, ok });
+
+// Reads.
+const readLabel = { 'read-single': '1 secret, 1 token', 'read-rotate': '1,000 secrets x 100 tokens' };
+for (const phase of ['read-single', 'read-rotate']) {
+  for (const conns of [64, 16]) {
+    const v = agg(phase, conns, 'vaultd');
+    const b = agg(phase, conns, 'baseline');
+    if (!v || !b) continue;
+    const ratio = v.rps / b.rps;
+    const p99ratio = v.p99_ms / b.p99_ms;
+    results.reads[`${phase}-c${conns}`] = { vaultd: v, baseline: b, ratio, p99_ratio: p99ratio };
+    const name = `GET /secrets/:key, ${readLabel[phase]}, c${conns}`;
+    row(`${name}: req/s`, fmt(v.rps), `baseline ${fmt(b.rps)}`, `${ratio.toFixed(2)}x`,
+      conns === 64 ? '>= 0.75x (goal 0.9x)' : '(shown)', conns === 64 ? ratio >= 0.75 : null);
+    if (conns === 64) {
+      // On a 2-core machine shared only by wrk and the server, throughput is set by the CPU both spend per
+      // request: this ratio predicts the quiet-machine throughput ratio when other work disturbed the run.
+      const cpuRatio = (b.server_cpu_us + b.wrk_cpu_us) / (v.server_cpu_us + v.wrk_cpu_us);
+      results.reads[`${phase}-c${conns}`].cpu_ratio = cpuRatio;
+      row(`${name}: server CPU us per request`, fmt(v.server_cpu_us, 1), `baseline ${fmt(b.server_cpu_us, 1)} (wrk ${fmt(v.wrk_cpu_us, 1)})`,
+        `${cpuRatio.toFixed(2)}x`, '(CPU-based estimate of the ratio)', null);
+    }
+    row(`${name}: p50 / p99 ms`, `${fmt(v.p50_ms, 2)} / ${fmt(v.p99_ms, 2)}`,
+      `baseline ${fmt(b.p50_ms, 2)} / ${fmt(b.p99_ms, 2)}`, `${p99ratio.toFixed(2)}x`,
+      conns === 64 ? 'p99 <= 1.5x baseline' : 'p99 <= 2 ms', conns === 64 ? p99ratio <= 1.5 : v.p99_ms <= 2);
+  }
+}
+
+// Writes.
+const fsyncMs = values.fsync_ms;
+for (const [phase, label] of [['write-new', 'new keys'], ['write-overwrite', 'overwrites']]) {
+  const w = agg(phase, 64, 'vaultd');
+  if (!w) continue;
+  const perFsync = w.rps * (fsyncMs / 1000);
+  results.writes[phase] = { ...w, fsync_ms: fsyncMs, writes_per_fsync_time: perFsync };
+  row(`durable writes, ${label}, c64: writes/s`, fmt(w.rps), `1 fsync = ${fmt(fsyncMs, 3)} ms (${fmt(1000 / fsyncMs)}/s)`,
+    `${perFsync.toFixed(2)}x`, '>= 2,000/s (goal 10,000)', w.rps >= 2000);
+  row(`durable writes, ${label}, c64: p50 / p99 ms`, `${fmt(w.p50_ms, 2)} / ${fmt(w.p99_ms, 2)}`, '', '', 'p99 <= 20 ms',
+    w.p99_ms <= 20);
+}
+
+// Unlock.
+if (values.unlock_ms && values.pwhash_ms) {
+  const u = median(values.unlock_ms);
+  const p = median(values.pwhash_ms);
+  results.unlock = { unlock_ms: u, pwhash_ms: p, ratio: u / p, unlock_each: values.unlock_ms, pwhash_each: values.pwhash_ms };
+  row('unlock (POST /unlock, 1,000 secrets) ms', fmt(u, 1), `crypto_pwhash ${fmt(p, 1)} ms`, `${(u / p).toFixed(3)}x`,
+    '<= 1.1x', u / p <= 1.1);
+}
+
+// RSS.
+const mb = (kb) => kb / 1024;
+if (values.rss_unlocked_kb) {
+  results.rss = { after_init_mb: mb(values.rss_init_kb), unlocked_mb: mb(values.rss_unlocked_kb), locked_mb: mb(values.rss_locked_kb) };
+  row('RSS after init (locked, empty) MB', fmt(mb(values.rss_init_kb), 1), '', '', '(shown)', null);
+  row('idle RSS unlocked, 1,000 secrets, 100 tokens, 10 s after load MB', fmt(mb(values.rss_unlocked_kb), 1),
+    'OCMT 68 MB', `${(mb(values.rss_unlocked_kb) / 68).toFixed(2)}x`, '<= 8 MB (goal 4 MB)', mb(values.rss_unlocked_kb) <= 8);
+  row('RSS after lock MB', fmt(mb(values.rss_locked_kb), 1), '', '', '(shown)', null);
+}
+
+// Cold start.
+if (values.coldstart_ms) {
+  const c = values.coldstart_ms;
+  results.coldstart = { median_ms: median(c), p90_ms: pct(c, 90), max_ms: Math.max(...c), each_ms: c };
+  row('cold start to first /health answer ms (median of 20; p90, max)', fmt(median(c), 1),
+    `p90 ${fmt(pct(c, 90), 1)}, max ${fmt(Math.max(...c), 1)}`, '', '<= 20 ms', median(c) <= 20);
+}
+
+// Read cost vs vault size: each size as a ratio to the baseline measured next to it, so drift cancels.
+const s1 = { v: agg('size1-single', 64, 'vaultd'), b: agg('size1-single', 64, 'baseline') };
+const sN = { v: agg('sizebig-single', 64, 'vaultd'), b: agg('sizebig-single', 64, 'baseline') };
+const sR = { v: agg('sizebig-rotate', 64, 'vaultd'), b: agg('sizebig-rotate', 64, 'baseline') };
+if (s1.v && sN.v) {
+  const r1 = s1.v.rps / s1.b.rps;
+  const rN = sN.v.rps / sN.b.rps;
+  const change = rN / r1 - 1;
+  results.size = { small: 1, big: values.big_size, at_1: s1, at_big: sN, rotate_big: sR, ratio_at_1: r1, ratio_at_big: rN, change };
+  row('reads with 1 secret in the vault, c64: req/s', fmt(s1.v.rps), `baseline ${fmt(s1.b.rps)}`, `${r1.toFixed(2)}x`, '(reference)', null);
+  row(`reads with ${fmt(values.big_size)} secrets (same key), c64: req/s`, fmt(sN.v.rps), `baseline ${fmt(sN.b.rps)}`,
+    `${rN.toFixed(2)}x`, 'flat: within 10% of 1 secret', Math.abs(change) <= 0.1);
+  if (sR.v)
+    row(`reads with ${fmt(values.big_size)} secrets (random keys), c64: req/s`, fmt(sR.v.rps), `baseline ${fmt(sR.b.rps)}`,
+      `${(sR.v.rps / sR.b.rps).toFixed(2)}x`, '(shown)', null);
+}
+
+const foreign = Math.max(0, ...runs.map((r) => r.foreign_cpu));
+results.noise = { busy_before_pct: values.busy_before, busy_after_pct: values.busy_after, max_foreign_cpu_pct: foreign };
+results.fill_rate_per_s = values.fill_rate;
+results.runs = runs;
+results.rows = rows;
+
+// The table.
+const head = ['measure', 'vaultd', 'reference point', 'ratio', 'target', 'met'];
+const cells = rows.map((r) => [r.measure, r.value, r.reference, r.ratio, r.target, r.ok === null ? '' : r.ok ? 'yes' : 'NO']);
+const width = head.map((h, i) => Math.max(h.length, ...cells.map((c) => String(c[i]).length)));
+const line = (c) => '| ' + c.map((x, i) => String(x).padEnd(width[i])).join(' | ') + ' |';
+const m = values.machine || {};
+console.log(`\nzkvault bench, ${m.date}, commit ${m.commit}, ${m.cores} cores (${m.cpu}), kernel ${m.kernel}`);
+console.log(`wrk -t2, ${m.seconds_per_run} s per run, medians of ${m.rounds} rounds alternating baseline and vaultd; run took ${m.elapsed_s} s\n`);
+console.log(line(head));
+console.log('|' + width.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+for (const c of cells) console.log(line(c));
+console.log(`\nmachine busy with other work: ${values.busy_before}% before, ${values.busy_after}% after; ` +
+  `most foreign CPU during one run: ${foreign}% of all cores`);
+if (foreign > 10 || values.busy_before > 10 || values.busy_after > 10)
+  console.log('WARNING: other processes used the CPU during this run; the figures are noisy. Run again on a quiet machine.');
+writeFileSync(outPath, JSON.stringify(results, null, 2) + '\n');

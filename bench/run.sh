@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD_DIR — the benchmark of docs/PERFORMANCE.md (`make bench`).
+#
+# Starts vaultd (BUILD_DIR/zkvault) and the bare baseline (bench/limit.c) on loopback and measures, in one run,
+# alternating baseline and vaultd round by round: reads (GET /secrets/:key) at 64 and 16 connections, with one
+# secret and one token and with random pairs of 1,000 secrets and 100 tokens; durable writes (new keys and
+# overwrites); unlock against a bare crypto_pwhash; RSS; cold start; read cost at 1 and at BENCH_BIG secrets.
+# Prints a table against the targets of DESIGN §8 and writes bench/results.json. Refuses to report a run in
+# which any request got a non-2xx answer or a socket error.
+#
+# Knobs (environment): BENCH_SECONDS per wrk run (3), BENCH_ROUNDS per comparison (3), BENCH_BIG vault size
+# for the size test (100000), BENCH_BUDGET seconds the whole run may take (170; the fill for the size test
+# stops early when it would not fit, and the size reached is reported).
+set -euo pipefail
+
+BUILD=${1:?usage: bench/run.sh BUILD_DIR}
+BUILD=$(cd "$BUILD" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+SECS=${BENCH_SECONDS:-3}
+ROUNDS=${BENCH_ROUNDS:-3}
+BIG=${BENCH_BIG:-100000}
+BUDGET=${BENCH_BUDGET:-170}
+CONNS_HI=64
+CONNS_LO=16
+PASSWORD='correct horse battery staple, benchmark'
+export AUTH_TOKEN=bench-management-token-0123456789
+
+START_S=$(date +%s.%N)
+elapsed() { awk -v s="$START_S" -v n="$(date +%s.%N)" 'BEGIN { printf "%.1f", n - s }'; }
+say() { printf '[%5ss] %s\n' "$(elapsed)" "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+for tool in wrk curl node; do
+	command -v "$tool" >/dev/null || die "$tool is not installed (scripts/deps.sh installs it)"
+done
+[ -x "$BUILD/zkvault" ] || die "$BUILD/zkvault is not built"
+
+# The tools: their own CMake project, outside the main build's test list.
+cmake -S "$HERE" -B "$BUILD/bench" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$BUILD/bench" -j "$(nproc)" >/dev/null
+LIMIT=$BUILD/bench/limit
+COLDSTART=$BUILD/bench/coldstart
+
+# On the build's disk, not a tmpfs: durable writes must reach a real fsync.
+WORK=$(mktemp -d "$BUILD/bench/run.XXXXXX")
+RAW=$WORK/raw.jsonl
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+rm -f "$HERE/results.json"
+
+record() { printf '%s\n' "$1" >>"$RAW"; }
+value() { record "{\"kind\":\"value\",\"name\":\"$1\",\"value\":$2}"; }
+
+# CPU ticks of the whole machine (busy, total) and of one process.
+machine_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat; }
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU seconds used by this shell's finished children (wrk), from the `times` builtin.
+# (`times` runs in this shell, not in a $(...) subshell, which would have no children of its own.)
+child_cpu() {
+	times >"$WORK/times"
+	awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$WORK/times"
+}
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+wait_file() {
+	local i
+	for ((i = 0; i < 2000; i++)); do
+		[ -s "$1" ] && return 0
+		sleep 0.005
+	done
+	die "timed out waiting for $1"
+}
+
+# How busy the machine is with other work: the harness shares 2 cores with whatever else runs.
+quiet_check() {
+	local b0 t0 b1 t1
+	read -r b0 t0 < <(machine_ticks)
+	sleep 1
+	read -r b1 t1 < <(machine_ticks)
+	awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.1f", t ? 100 * b / t : 0 }'
+}
+
+# ---- servers -----------------------------------------------------------------------------------------------
+start_vaultd() { # DIR -> sets VPID, VURL
+	local dir=$1
+	mkdir -p "$dir"
+	rm -f "$dir/port"
+	"$BUILD/zkvault" vaultd --port 0 --port-file "$dir/port" --data-dir "$dir/data" --group-id bench \
+		--session-timeout 7200 2>>"$dir/log" &
+	VPID=$!
+	PIDS+=("$VPID")
+	wait_file "$dir/port"
+	VURL=http://127.0.0.1:$(cat "$dir/port")
+}
+
+mgmt() { # METHOD PATH [BODY] -> body on stdout, fails on non-2xx
+	curl -sS --fail-with-body -X "$1" -H "X-Auth-Token: $AUTH_TOKEN" -H 'Content-Type: application/json' \
+		${3:+-d "$3"} "$VURL$2"
+}
+
+say "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r)"
+BUSY_BEFORE=$(quiet_check)
+say "machine busy before the run: ${BUSY_BEFORE}% (other processes)"
+value busy_before "$BUSY_BEFORE"
+
+# A second, locked vault for the cold-start measurement.
+start_vaultd "$WORK/cold"
+mgmt POST /init "{\"password\":\"$PASSWORD\"}" >/dev/null
+kill "$VPID"
+wait "$VPID" || true
+
+start_vaultd "$WORK/vault"
+V=$VPID
+VU=$VURL
+mgmt POST /init "{\"password\":\"$PASSWORD\"}" >/dev/null
+sleep 1
+value rss_init_kb "$(rss_kb "$V")"
+mgmt POST /unlock "{\"password\":\"$PASSWORD\"}" >/dev/null
+
+# 100 read tokens (one user each: tokens are rate-limited per user) and one writer token, in one curl.
+args=()
+for i in $(seq 0 100); do
+	uid=$(printf '00000000-0000-4000-8000-%012d' "$i")
+	if [ "$i" -lt 100 ]; then
+		body="{\"userId\":\"$uid\",\"allowedSecrets\":[\"bench-*\"],\"permissions\":[\"read\"],\"ttlSeconds\":86400}"
+	else
+		body="{\"userId\":\"$uid\",\"allowedSecrets\":[\"*\"],\"permissions\":[\"read\",\"write\"],\"ttlSeconds\":86400}"
+	fi
+	[ "$i" -gt 0 ] && args+=(--next)
+	args+=(-sS --fail-with-body -X POST -H "X-Auth-Token: $AUTH_TOKEN" -d "$body" -w '\n' "$VU/tokens")
+done
+curl "${args[@]}" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p' >"$WORK/all-tokens"
+head -100 "$WORK/all-tokens" >"$WORK/tokens"
+WTOKEN=$(sed -n 101p "$WORK/all-tokens")
+[ "$(wc -l <"$WORK/tokens")" -eq 100 ] && [ -n "$WTOKEN" ] || die "could not issue the tokens"
+
+VALUE=$(head -c 48 /dev/urandom | base64 | tr '+/' '-_')
+seed() { # FROM TO(exclusive): secrets bench-%06d, 64 concurrent durable writes
+	local from=$1 to=$2
+	[ "$to" -gt "$from" ] || return 0
+	local codes
+	codes=$(curl -sS -Z --parallel-max 64 -X POST -H "X-Capability-Token: $WTOKEN" \
+		-H 'Content-Type: application/json' -d "{\"value\":\"$VALUE\"}" -o /dev/null -w '%{http_code}\n' \
+		"$VU/secrets/bench-[$(printf %06d "$from")-$(printf %06d $((to - 1)))]" 2>/dev/null | sort | uniq -c)
+	[ "$(awk '$2 == 200 { n += $1 } END { print n + 0 }' <<<"$codes")" -eq $((to - from)) ] ||
+		die "seeding bench-$from..$to failed: $(tr '\n' ' ' <<<"$codes")"
+}
+seed 0 1
+
+"$LIMIT" --tokens "$WORK/tokens" --secrets "$BIG" --port-file "$WORK/limit.port" 2>"$WORK/limit.log" &
+L=$!
+PIDS+=("$L")
+wait_file "$WORK/limit.port"
+LU=http://127.0.0.1:$(cat "$WORK/limit.port")
+
+# ---- wrk ---------------------------------------------------------------------------------------------------
+# run_wrk PHASE SERVER URL PID CONNS SCRIPT ENV...: one measured run; refuses on any non-2xx or socket error.
+run_wrk() {
+	local phase=$1 server=$2 url=$3 pid=$4 conns=$5 script=$6
+	shift 6
+	local out b0 t0 b1 t1 p0 p1 c0 c1
+	read -r b0 t0 < <(machine_ticks)
+	p0=$(proc_ticks "$pid")
+	child_cpu >"$WORK/c0"
+	out=$(env "$@" BENCH_TOKENS="$WORK/tokens" BENCH_TOKEN="$WTOKEN" \
+		wrk -t2 -c"$conns" -d"${SECS}s" --latency -s "$HERE/$script" "$url" 2>&1) || die "wrk failed: $out"
+	child_cpu >"$WORK/c1"
+	p1=$(proc_ticks "$pid")
+	c0=$(cat "$WORK/c0") c1=$(cat "$WORK/c1")
+	read -r b1 t1 < <(machine_ticks)
+	local json
+	json=$(sed -n 's/^BENCHJSON //p' <<<"$out")
+	[ -n "$json" ] || die "no result from wrk in $phase/$server: $out"
+	if grep -q 'Non-2xx or 3xx responses' <<<"$out" || ! grep -q '"non2xx":0,"connect":0,"read":0,"write":0,"timeout":0' <<<"$json"; then
+		printf '%s\n' "$out" >&2
+		diagnose "$url" "$script" "$@"
+		die "REFUSED: $phase on $server had non-2xx answers or socket errors; no figures are reported"
+	fi
+	# Foreign CPU: what the machine spent beyond the server and wrk during the run, in % of all cores.
+	local hz
+	hz=$(getconf CLK_TCK)
+	local foreign
+	foreign=$(awk -v b="$((b1 - b0))" -v t="$((t1 - t0))" -v p="$((p1 - p0))" -v w0="$c0" -v w1="$c1" -v hz="$hz" \
+		'BEGIN { f = b - p - (w1 - w0) * hz; if (f < 0) f = 0; printf "%.1f", t ? 100 * f / t : 0 }')
+	# CPU seconds of the server and of wrk: CPU per request is what the two servers cost, whatever else runs.
+	local server_cpu_s wrk_cpu_s
+	server_cpu_s=$(awk -v p="$((p1 - p0))" -v hz="$hz" 'BEGIN { printf "%.3f", p / hz }')
+	wrk_cpu_s=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')
+	record "{\"kind\":\"wrk\",\"phase\":\"$phase\",\"server\":\"$server\",\"conns\":$conns,\"foreign_cpu\":$foreign,\"server_cpu_s\":$server_cpu_s,\"wrk_cpu_s\":$wrk_cpu_s,\"result\":$json}"
+	local reqs
+	reqs=$(sed 's/.*"requests":\([0-9]*\).*/\1/' <<<"$json")
+	say "$(printf '%-16s %-8s c%-3s %8s req/s  p50 %6s us  p99 %6s us  cpu/req: server %5s us, wrk %5s us  foreign %s%%' \
+		"$phase" "$server" "$conns" \
+		"$(sed 's/.*"rps":\([0-9.]*\).*/\1/' <<<"$json")" "$(sed 's/.*"p50_us":\([0-9]*\).*/\1/' <<<"$json")" \
+		"$(sed 's/.*"p99_us":\([0-9]*\).*/\1/' <<<"$json")" \
+		"$(awk -v c="$server_cpu_s" -v n="$reqs" 'BEGIN { printf "%.1f", n ? 1e6 * c / n : 0 }')" \
+		"$(awk -v c="$wrk_cpu_s" -v n="$reqs" 'BEGIN { printf "%.1f", n ? 1e6 * c / n : 0 }')" "$foreign")"
+}
+
+# On a refusal, a short re-run that records which statuses came back.
+diagnose() {
+	local url=$1 script=$2
+	shift 2
+	cat >"$WORK/diag.lua" <<EOF
+dofile("$HERE/$script")
+local seen = {}
+function response(status, headers, body)
+  if (status < 200 or status > 299) and not seen[status] then
+    seen[status] = true
+    io.write("status " .. status .. ": " .. body:sub(1, 160) .. "\n")
+  end
+end
+EOF
+	env "$@" BENCH_TOKENS="$WORK/tokens" BENCH_TOKEN="$WTOKEN" wrk -t2 -c64 -d1s -s "$WORK/diag.lua" "$url" 2>&1 |
+		grep '^status' >&2 || true
+}
+
+# compare PHASE CONNS ROUNDS SCRIPT ENV...: alternates baseline and vaultd (ABBA order against drift).
+compare() {
+	local phase=$1 conns=$2 rounds=$3 script=$4
+	shift 4
+	local r
+	for ((r = 1; r <= rounds; r++)); do
+		if ((r % 2)); then
+			run_wrk "$phase" baseline "$LU" "$L" "$conns" "$script" "$@"
+			run_wrk "$phase" vaultd "$VU" "$V" "$conns" "$script" "$@"
+		else
+			run_wrk "$phase" vaultd "$VU" "$V" "$conns" "$script" "$@"
+			run_wrk "$phase" baseline "$LU" "$L" "$conns" "$script" "$@"
+		fi
+	done
+}
+
+# ---- reads -------------------------------------------------------------------------------------------------
+say "reads with 1 secret in the vault"
+compare size1-single $CONNS_HI 2 read.lua BENCH_MODE=single
+
+seed 1 1000
+say "reads with 1,000 secrets, 100 tokens"
+compare read-single $CONNS_HI "$ROUNDS" read.lua BENCH_MODE=single
+compare read-single $CONNS_LO "$ROUNDS" read.lua BENCH_MODE=single
+compare read-rotate $CONNS_HI "$ROUNDS" read.lua BENCH_MODE=rotate BENCH_KEYS=1000
+compare read-rotate $CONNS_LO "$ROUNDS" read.lua BENCH_MODE=rotate BENCH_KEYS=1000
+LOAD_END=$(date +%s.%N)
+
+# ---- cold start and idle RSS (10 s after the load) ---------------------------------------------------------
+say "cold start (20 starts of a locked vault to its first /health answer)"
+"$COLDSTART" 20 -- "$BUILD/zkvault" vaultd --port '{PORT}' --data-dir "$WORK/cold/data" --group-id bench \
+	2>/dev/null >"$WORK/coldstart" || die "cold start failed"
+value coldstart_ms "[$(paste -sd, "$WORK/coldstart")]"
+sleep "$(awk -v e="$LOAD_END" -v n="$(date +%s.%N)" 'BEGIN { s = 10 - (n - e); print (s > 0 ? s : 0) }')"
+value rss_unlocked_kb "$(rss_kb "$V")"
+say "idle RSS unlocked, 1,000 secrets, 100 cached tokens: $(rss_kb "$V") kB"
+
+# ---- unlock against bare crypto_pwhash, alternating --------------------------------------------------------
+say "unlock vs crypto_pwhash"
+pw=() un=()
+for ((r = 1; r <= ROUNDS; r++)); do
+	pw+=("$("$LIMIT" --pwhash)")
+	mgmt POST /lock >/dev/null
+	if [ "$r" -eq 1 ]; then
+		sleep 1
+		value rss_locked_kb "$(rss_kb "$V")"
+	fi
+	t=$(curl -sS --fail-with-body -o "$WORK/unlock.out" -w '%{time_total}' -X POST -H "X-Auth-Token: $AUTH_TOKEN" \
+		-d "{\"password\":\"$PASSWORD\"}" "$VU/unlock") || die "unlock failed: $(cat "$WORK/unlock.out")"
+	grep -q '"secretCount":1000' "$WORK/unlock.out" || die "unlock: unexpected answer $(cat "$WORK/unlock.out")"
+	un+=("$(awk -v t="$t" 'BEGIN { printf "%.3f", t * 1000 }')")
+done
+value pwhash_ms "[$(IFS=,; echo "${pw[*]}")]"
+value unlock_ms "[$(IFS=,; echo "${un[*]}")]"
+value fsync_ms "$("$LIMIT" --fsync "$WORK")"
+
+# ---- durable writes ----------------------------------------------------------------------------------------
+say "durable writes"
+for ((r = 1; r <= ROUNDS; r++)); do
+	run_wrk write-new vaultd "$VU" "$V" $CONNS_HI write.lua BENCH_MODE=new BENCH_PREFIX=w- BENCH_ROUND="$r"
+done
+for ((r = 1; r <= ROUNDS; r++)); do
+	run_wrk write-overwrite vaultd "$VU" "$V" $CONNS_HI write.lua BENCH_MODE=overwrite BENCH_KEYS=1000
+done
+
+# ---- read cost vs vault size -------------------------------------------------------------------------------
+# The fill must leave time for the last comparison (4 runs per round, 2 rounds).
+left_for_fill() { awk -v e="$(elapsed)" -v b="$BUDGET" -v s="$SECS" 'BEGIN { printf "%d", b - e - 8 * (s + 0.5) - 5 }'; }
+size=1000
+say "filling the vault towards $BIG secrets"
+fill_start=$(date +%s.%N)
+while [ "$size" -lt "$BIG" ]; do
+	next=$((size + 10000 > BIG ? BIG : size + 10000))
+	t0=$(date +%s.%N)
+	seed "$size" "$next"
+	size=$next
+	per=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%d", (b - a) + 1 }')
+	if [ "$size" -lt "$BIG" ] && [ "$(left_for_fill)" -lt "$per" ]; then
+		say "stopping the fill at $size secrets to stay within ${BUDGET}s"
+		break
+	fi
+done
+value fill_rate "$(awk -v a="$fill_start" -v b="$(date +%s.%N)" -v n="$((size - 1000))" 'BEGIN { printf "%.0f", n / (b - a) }')"
+total=$(mgmt GET /metrics | awk '$1 == "zkvault_records" { print $2 }')
+value big_size "$total"
+say "reads with $total secrets in the vault"
+compare sizebig-single $CONNS_HI 2 read.lua BENCH_MODE=single
+compare sizebig-rotate $CONNS_HI 2 read.lua BENCH_MODE=rotate BENCH_KEYS="$size"
+
+BUSY_AFTER=$(quiet_check)
+value busy_after "$BUSY_AFTER"
+value machine "{\"cores\":$(nproc),\"cpu\":\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\",\"kernel\":\"$(uname -r)\",\"commit\":\"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"seconds_per_run\":$SECS,\"rounds\":$ROUNDS,\"elapsed_s\":$(elapsed)}"
+
+node "$HERE/report.mjs" "$RAW" "$HERE/results.json"
+say "done; bench/results.json written"
