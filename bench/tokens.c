@@ -120,6 +120,25 @@ int main(int argc, char *argv[])
 	printf("  root alone (1 signature + proof):  %8.0f /s\n", rate(root, n, 1));
 	printf("  1 block    (2 signatures + proof): %8.0f /s\n", rate(b1, n, 1));
 	printf("  2 blocks   (3 signatures + proof): %8.0f /s\n", rate(b2, n, 1));
+	/* New children of a token already verified: the cached prefix leaves one signature and the proof. */
+	int nchild = n < 500 ? n : 500;
+	char **kids = malloc((size_t)nchild * sizeof(*kids));
+	for (int i = 0; i < nchild; i++)
+		kids[i] = narrow(b1, "db-main", exp_ms);
+	token_cache_clear(v.tcache);
+	rate(b1, 1, 0);
+	double t_kids = now_s();
+	for (int i = 0; i < nchild; i++)
+		rate(kids[i], 1, 0);
+	double with_prefix = nchild / (now_s() - t_kids);
+	t_kids = now_s();
+	for (int i = 0; i < nchild; i++)
+		rate(kids[i], 1, 1);
+	printf("  2 blocks, block 1 already verified (a new child of a known token): %8.0f /s (same children, "
+	       "nothing cached: %.0f /s)\n", with_prefix, nchild / (now_s() - t_kids));
+	for (int i = 0; i < nchild; i++)
+		free(kids[i]);
+	free(kids);
 	rate(b2, 1, 1);
 	double hit = rate(b2, n * 300, 0);
 	printf("cached path (2-block chain): %.0f /s = %.3f us per check\n", hit, 1e6 / hit);

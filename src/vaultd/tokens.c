@@ -211,8 +211,11 @@ static void caveats_from_claims(struct zk_caveats *cav, const struct claims *c)
 	memcpy(cav->patterns, c->patterns, sizeof(cav->patterns));
 }
 
-/* The narrowest caveats of the chain replace the root's; sub, jti, iat and the group mark stay the root's. */
-static void claims_narrow_to(struct claims *c, const struct zk_chain *ch, const struct zk_caveats *eff)
+/*
+ * The caveats of depth n of the chain (block n's; n >= 1) replace the root's; sub, jti, iat and the group mark
+ * stay the root's. next_pk becomes block n's key, the one that signs block n + 1.
+ */
+static void claims_narrow_to(struct claims *c, const struct zk_chain *ch, const struct zk_caveats *eff, int n)
 {
 	c->exp_ms = eff->exp_ms;
 	c->perms = (c->perms & (1u << 31)) | eff->perms;
@@ -220,53 +223,108 @@ static void claims_narrow_to(struct claims *c, const struct zk_chain *ch, const 
 	c->npatterns = eff->npatterns;
 	memcpy(c->pattern_off, eff->pattern_off, sizeof(c->pattern_off));
 	memcpy(c->patterns, eff->patterns, sizeof(c->patterns));
-	c->nrids = ch->nblocks;
-	for (int i = 0; i < ch->nblocks; i++) {
+	c->nrids = n;
+	for (int i = 0; i < n; i++) {
 		sodium_bin2hex(c->rids[i], sizeof(c->rids[i]), ch->block[i].rid, ZK_CHAIN_RID_BYTES);
 		c->rid_max_uses[i] = ch->block[i].cav.max_uses;
 	}
 	c->max_uses = eff->max_uses;
+	if (n)
+		memcpy(c->next_pk, ch->block[n - 1].next_pk, sizeof(c->next_pk));
 }
 
-/* Signature work: the root under the vault's token key, then every block of the chain and the proof. */
+/*
+ * Verified chain prefixes (the root and its first k blocks, without the proof) are cached too, under a keyed
+ * hash so that a prefix entry can never answer for a whole token: a new child of a token already seen then
+ * costs only its own blocks' signatures and the proof.
+ */
+static const unsigned char PREFIX_KEY[16] = "zkv1-chain-pfx!";
+
+static void prefix_hashes(unsigned char h[][ZK_HASH_BYTES], const char *token, const struct zk_chain *ch)
+{
+	crypto_generichash_state st, snap;
+	const char *sep = token + ch->root_len; /* the "~" after the root */
+	crypto_generichash_init(&st, PREFIX_KEY, sizeof(PREFIX_KEY), ZK_HASH_BYTES);
+	crypto_generichash_update(&st, (const unsigned char *)token, ch->root_len);
+	for (int k = 0;; k++) {
+		snap = st;
+		crypto_generichash_final(&snap, h[k], ZK_HASH_BYTES);
+		if (k == ch->nblocks)
+			break;
+		const char *next = strchr(sep + 1, ZK_CHAIN_SEP);
+		crypto_generichash_update(&st, (const unsigned char *)sep, (size_t)(next - sep));
+		sep = next;
+	}
+}
+
+/* The root under the vault's token key: its claims, with nothing narrowed yet. */
+static int verify_root(struct vault *v, const struct zk_chain *ch, struct claims *out, struct root_limits *lim)
+{
+	unsigned char *msg = NULL;
+	size_t mlen;
+	char *root = strndup(ch->root, ch->root_len);
+	int rc = -1;
+	if (root && zk_paseto_v4_public_verify(&msg, &mlen, NULL, root, NULL, NULL, v->token_pk) == 0 &&
+	    claims_parse(out, (const char *)msg, mlen, v->vault_id_hex, v->cfg.group_id) == 0) {
+		lim->max_uses = out->max_uses;
+		lim->exp_ms = out->exp_ms;
+		rc = 0;
+	}
+	free(msg);
+	free(root);
+	return rc;
+}
+
+/* Signature work: the root under the vault's token key (unless a verified prefix is cached), every further block
+   of the chain, and the proof. */
 static enum token_status verify_cold(struct vault *v, const char *token, struct claims *out,
 				     struct root_limits *lim)
 {
 	struct zk_chain *ch = NULL;
-	unsigned char *msg = NULL;
-	size_t mlen;
-	char *root = NULL;
+	unsigned char (*ph)[ZK_HASH_BYTES] = NULL;
+	struct zk_caveats *cav = NULL, *eff = NULL;
+	struct claims *prefix = NULL;
 	enum token_status st = TOKEN_INVALID;
+	int from = -1;
 
-	if (zk_chain_parse(&ch, token) != 0 || !(root = strndup(ch->root, ch->root_len)))
+	if (zk_chain_parse(&ch, token) != 0)
 		goto out;
-	if (zk_paseto_v4_public_verify(&msg, &mlen, NULL, root, NULL, NULL, v->token_pk) != 0 ||
-	    claims_parse(out, (const char *)msg, mlen, v->vault_id_hex, v->cfg.group_id) != 0)
+	if (!ch->has_proof) {
+		/* A root without an attenuation key stands alone (and one with a key never does). */
+		if (verify_root(v, ch, out, lim) == 0 && !out->has_next)
+			st = TOKEN_OK;
 		goto out;
-	lim->max_uses = out->max_uses;
-	lim->exp_ms = out->exp_ms;
-	if (!out->has_next) {
-		/* A root without an attenuation key stands alone. */
-		if (ch->has_proof)
-			goto out;
-	} else {
-		struct zk_caveats *root_cav = malloc(sizeof(*root_cav)), *eff = malloc(sizeof(*eff));
-		int rc = -1;
-		if (root_cav && eff) {
-			caveats_from_claims(root_cav, out);
-			rc = zk_chain_verify(ch, 0, root_cav, out->next_pk, eff);
-			if (rc == 0)
-				claims_narrow_to(out, ch, eff);
-		}
-		free(root_cav);
-		free(eff);
-		if (rc != 0)
-			goto out;
 	}
+	if (!(ph = malloc((size_t)(ch->nblocks + 1) * sizeof(*ph))) || !(cav = malloc(sizeof(*cav))) ||
+	    !(eff = malloc(sizeof(*eff))) || !(prefix = malloc(sizeof(*prefix))))
+		goto out;
+	prefix_hashes(ph, token, ch);
+	for (int k = ch->nblocks; k >= 0 && from < 0; k--)
+		if (cache_get(v->tcache, ph[k], out, lim))
+			from = k;
+	if (from < 0) {
+		if (verify_root(v, ch, out, lim) != 0 || !out->has_next)
+			goto out;
+		from = 0;
+	}
+	caveats_from_claims(cav, out);
+	if (zk_chain_verify(ch, from, cav, out->next_pk, eff) != 0)
+		goto out;
+	/* Every prefix is now known good: remember those not cached yet. */
+	for (int k = from == 0 ? 0 : from + 1; k <= ch->nblocks; k++) {
+		memcpy(prefix, out, sizeof(*prefix));
+		if (k > from)
+			claims_narrow_to(prefix, ch, &ch->block[k - 1].cav, k);
+		cache_put(v->tcache, ph[k], prefix, lim);
+	}
+	if (ch->nblocks > from)
+		claims_narrow_to(out, ch, eff, ch->nblocks);
 	st = TOKEN_OK;
 out:
-	free(msg);
-	free(root);
+	free(ph);
+	free(cav);
+	free(eff);
+	free(prefix);
 	zk_chain_free(ch);
 	return st;
 }
