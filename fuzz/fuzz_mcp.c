@@ -85,5 +85,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(j);
 		zk_wipe_str(reply);
 	}
+	/* The input as a capability token: the audience the server would send as X-Agent-Id. */
+	char *tok = malloc(size + 1);
+	if (tok) {
+		memcpy(tok, data, size);
+		tok[size] = '\0';
+		char *aud = mcp_token_audience(tok);
+		CHECK(!aud || (*aud && strlen(aud) <= 128));
+		zk_wipe_str(aud);
+		free(tok);
+	}
 	return 0;
 }
