@@ -83,20 +83,19 @@ static bool route_matches(const char *pattern, char *path, const char *param[ZK_
 static void match_route(struct zk_http_server *s, struct zk_http_req *r)
 {
 	bool path_known = false;
+	/* One copy for every route tried: route_matches writes into it only once a whole pattern matched. */
+	char *copy = strdup(r->path);
 
-	for (size_t i = 0; i < s->cfg.nroutes; i++) {
+	for (size_t i = 0; copy && i < s->cfg.nroutes; i++) {
 		const struct zk_route *rt = &s->cfg.routes[i];
-		char *copy = strdup(r->path);
 		const char *param[ZK_HTTP_MAX_PARAMS] = { 0 };
-		if (!copy)
-			break;
-		if (!route_matches(rt->pattern, copy, param)) {
-			free(copy);
+		if (!route_matches(rt->pattern, copy, param))
 			continue;
-		}
 		path_known = true;
 		if (strcmp(rt->method, r->method) != 0) {
+			/* Matched in place: start again from a fresh copy. */
 			free(copy);
+			copy = strdup(r->path);
 			continue;
 		}
 		r->route = rt;
@@ -104,6 +103,7 @@ static void match_route(struct zk_http_server *s, struct zk_http_req *r)
 		memcpy(r->param, param, sizeof(param));
 		return;
 	}
+	free(copy);
 	if (path_known)
 		zk_http_error(r, 405, "Method not allowed", NULL);
 	else
