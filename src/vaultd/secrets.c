@@ -206,6 +206,7 @@ void handle_secret_get(struct zk_http_req *r, void *app)
 	}
 
 	json_t *rec = NULL;
+	char *text = NULL; /* the reply, when record_reply could build it */
 	uint64_t version = 0;
 	int found = 0;
 	unsigned slot = zk_brlock_rdlock(&v->state_lock);
@@ -214,7 +215,11 @@ void handle_secret_get(struct zk_http_req *r, void *app)
 		zk_name_hash(h, key, strlen(key), v->keys->name_mac);
 		const struct index_entry *e = index_get(&v->index, h);
 		if (e && !want && !e->tombstone) {
-			found = record_open(&rec, v, v->keys, e) == 0 ? 1 : -1;
+			int rc = record_reply(&text, v, v->keys, e, key);
+			if (rc == 1)
+				found = record_open(&rec, v, v->keys, e) == 0 ? 1 : -1;
+			else
+				found = rc == 0 ? 1 : -1;
 			version = e->version;
 		} else if (e && want) {
 			struct index_entry old;
@@ -240,12 +245,17 @@ void handle_secret_get(struct zk_http_req *r, void *app)
 		zk_http_error(r, 404, "Secret not found", NULL);
 	} else {
 		struct audit_event e = { "secret.read", c.claims.sub, key, NULL, c.claims.jti, NULL, c.ip, true };
-		if (audit_read(v, &e) != 0)
+		if (audit_read(v, &e) != 0) {
 			zk_http_error(r, 503, "Audit backlog is full; try again", "AUDIT_BACKLOG");
-		else
+		} else if (text) {
+			zk_http_reply_text(r, 200, NULL, text);
+			text = NULL;
+		} else {
 			reply_record(r, key, rec, version);
+		}
 		atomic_fetch_add(&v->n_reads, 1);
 	}
+	zk_wipe_free(text);
 	json_decref(rec);
 }
 

@@ -162,6 +162,10 @@ int header_decode(uint64_t *revision, unsigned char digest[ZK_HASH_BYTES], const
 void record_aad(struct zk_aad *a, const struct vault *v, const unsigned char name_hash[ZK_HASH_BYTES],
 		const unsigned char record_id[ZK_RECORD_ID_BYTES], uint64_t version, bool tombstone);
 int record_open(json_t **out, const struct vault *v, const struct zk_keys *k, const struct index_entry *e);
+/* The body of GET /secrets/:key for e, built without jansson when the record is in jansson's canonical form;
+ * *out is zk_wipe_malloc'd. Returns 0, 1 when the caller must take the record_open path, -1 on error. */
+int record_reply(char **out, const struct vault *v, const struct zk_keys *k, const struct index_entry *e,
+		 const char *key);
 
 /* wrapper.c: the VMK wrapped by a password KEK. */
 #define WRAPPER_BYTES (40 + ZK_SEAL_OVERHEAD + ZK_KEY_BYTES)
