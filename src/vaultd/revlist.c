@@ -151,6 +151,15 @@ static int build_apply(struct vault *v, struct job *j)
 	if (!v->keys)
 		return 423;
 	a->epoch = revocations_epoch(v->revoked);
+	/* Requests that queued while an earlier job built this epoch's snapshot take that one. */
+	pthread_mutex_lock(&v->revlist->lock);
+	if (v->revlist->full && v->revlist->full_epoch == a->epoch &&
+	    !memcmp(v->revlist->token_pk, v->keys->token_pk, 32))
+		j->reply = reply_json(v, v->revlist->full, v->revlist->full_len, ZK_REVSNAP_FULL, a->epoch, 0,
+				      v->revlist->full_nids);
+	pthread_mutex_unlock(&v->revlist->lock);
+	if (j->reply)
+		return 0;
 	if (collect(v->db,
 		    "SELECT t.jti, r.jti IS NOT NULL FROM tokens t LEFT JOIN revocations r ON r.jti = t.jti "
 		    "WHERE t.exp > ?", now, &all, &nall, &flags) != 0 ||
