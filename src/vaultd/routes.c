@@ -11,6 +11,7 @@
 #include "vaultd/rekey.h"
 #include "vaultd/revlist.h"
 #include "vaultd/routes.h"
+#include "vaultd/sealed.h"
 #include "vaultd/session.h"
 #include "vaultd/threshold.h"
 #include "vaultd/tokens.h"
@@ -142,6 +143,7 @@ const struct zk_route vaultd_routes[] = {
 	{ "POST", "/init", handle_init },
 	{ "POST", "/import", handle_import },
 	{ "GET", "/export", handle_export },
+	{ "GET", "/unlock/challenge", handle_unlock_challenge },
 	{ "POST", "/unlock", handle_unlock },
 	{ "POST", "/lock", handle_lock },
 	{ "POST", "/extend", handle_extend },

@@ -10,6 +10,7 @@
 #include "vaultd/common.h"
 #include "vaultd/limiter.h"
 #include "vaultd/recovery.h"
+#include "vaultd/sealed.h"
 #include "vaultd/tokens.h"
 
 bool vault_unlocked(struct vault *v)
@@ -665,6 +666,11 @@ void handle_unlock(struct zk_http_req *r, void *app)
 		return;
 	json_t *uid = json_object_get(body, "userId");
 	const char *user = uid && json_is_string(uid) ? json_string_value(uid) : "system";
+	if (json_object_get(body, "sealed")) {
+		sealed_unlock(v, r, body, user, ip); /* sealed.c: the client ran the KDF */
+		json_decref(body);
+		return;
+	}
 	if (json_object_get(body, "hardwareKey") && !json_object_get(body, "password")) {
 		if (!v->initialized || v->ocmt_pending)
 			zk_http_error(r, 400, "Vault not initialized", NULL);

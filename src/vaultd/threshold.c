@@ -14,6 +14,7 @@
 #include "vaultd/limiter.h"
 #include "vaultd/recovery.h"
 #include "vaultd/rekey.h"
+#include "vaultd/sealed.h"
 #include "vaultd/session.h"
 
 struct approval {
@@ -284,22 +285,6 @@ void handle_threshold_request_status(struct zk_http_req *r, void *app)
 		zk_http_reply(r, 200, o);
 }
 
-/* The transport secret key, read when needed and wiped after: the only secret a locked vault holds. */
-static int open_sealed(struct vault *v, unsigned char *out, const unsigned char *box, size_t len)
-{
-	char path[4096];
-	unsigned char *sk = sodium_malloc(crypto_box_SECRETKEYBYTES);
-	int rc = -1;
-	snprintf(path, sizeof(path), "%s/transport.key", v->cfg.data_dir);
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (sk && fd >= 0 && read(fd, sk, crypto_box_SECRETKEYBYTES) == crypto_box_SECRETKEYBYTES)
-		rc = crypto_box_seal_open(out, box, len, v->transport_pk, sk);
-	if (fd >= 0)
-		close(fd);
-	sodium_free(sk);
-	return rc;
-}
-
 /*
  * The share of an approval: {"share": "zks1-…"} in the clear, or {"sealed": base64} = crypto_box_seal to the
  * transport key of {"purpose":"threshold-approve","vaultId","requestId","x","share"}, which a relaying server
@@ -319,7 +304,7 @@ static const char *approval_share(struct vault *v, json_t *body, const char *req
 		    blen > 4096)
 			return "sealed: Expected base64 of a sealed box";
 		m = zk_wipe_malloc(blen);
-		if (!m || open_sealed(v, m, box, blen) != 0) {
+		if (!m || sealed_open(v, m, box, blen) != 0) {
 			free(box);
 			zk_wipe_free(m);
 			return "sealed: the box does not open with this vault's transport key";
