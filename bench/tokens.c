@@ -112,7 +112,7 @@ int main(int argc, char *argv[])
 	char jti[33];
 	int64_t exp_ms, now = zk_now_ms();
 	json_t *allowed = json_pack("[s]", "*");
-	char *root = token_issue(&v, k, "6f1c2a4e-2b7d-4f3a-9c1e-0a1b2c3d4e5f", allowed, PERM_READ, 3600, NULL, now, jti,
+	char *root = token_issue(&v, k, "6f1c2a4e-2b7d-4f3a-9c1e-0a1b2c3d4e5f", allowed, PERM_READ, 3600, NULL, 0, now, jti,
 				 &exp_ms);
 	char *b1 = narrow(root, "db-*", exp_ms), *b2 = narrow(b1, "db-main", exp_ms);
 	printf("token sizes: root %zu, 1 block %zu, 2 blocks %zu characters\n", strlen(root), strlen(b1), strlen(b2));

@@ -21,6 +21,7 @@ struct token_arg {
 	int64_t not_before;
 	int64_t ttl;
 	unsigned perms;
+	uint32_t max_uses;
 	json_t *allowed;
 	json_int_t revoked;
 	uint64_t epoch;
@@ -65,8 +66,8 @@ static int issue_apply(struct vault *v, struct job *j)
 	if (nb == INT64_MAX)
 		return 500;
 	int64_t iat = revocations_next_iat(v->revoked, zk_now_ms(), nb);
-	char *token = token_issue(v, v->keys, a->sub, a->allowed, a->perms, a->ttl, a->aud[0] ? a->aud : NULL, iat,
-				  a->jti, &a->exp_ms);
+	char *token = token_issue(v, v->keys, a->sub, a->allowed, a->perms, a->ttl, a->aud[0] ? a->aud : NULL,
+				  a->max_uses, iat, a->jti, &a->exp_ms);
 	if (!token) {
 		j->error = "Failed to issue token";
 		return 500;
@@ -92,7 +93,7 @@ static int issue_apply(struct vault *v, struct job *j)
 	return rc;
 }
 
-/* Optional "aud" (an agent id the token is for) and "maxUses" of POST /tokens. */
+/* Optional "aud" (an agent id the token is for) and "maxUses" (requests it and its descendants may make). */
 static const char *issue_extras(const json_t *body, struct token_arg *a)
 {
 	json_t *aud = json_object_get(body, "aud");
@@ -101,6 +102,12 @@ static const char *issue_extras(const json_t *body, struct token_arg *a)
 		if (!s || !zk_chain_aud_valid(s, strlen(s)))
 			return "aud: Expected 1-128 characters of letters, digits and ._:@-";
 		snprintf(a->aud, sizeof(a->aud), "%s", s);
+	}
+	json_t *uses = json_object_get(body, "maxUses");
+	if (uses) {
+		if (!json_is_integer(uses) || json_integer_value(uses) < 1 || json_integer_value(uses) > UINT32_MAX)
+			return "maxUses: Expected an integer from 1 to 4294967295";
+		a->max_uses = (uint32_t)json_integer_value(uses);
 	}
 	return NULL;
 }

@@ -480,7 +480,7 @@ bool claims_allow(const struct claims *c, const char *name, unsigned perm)
 }
 
 char *token_issue(struct vault *v, const struct zk_keys *k, const char *sub, json_t *allowed, unsigned perms,
-		  int64_t ttl_s, const char *aud, int64_t iat_ms, char jti[33], int64_t *exp_ms)
+		  int64_t ttl_s, const char *aud, uint32_t max_uses, int64_t iat_ms, char jti[33], int64_t *exp_ms)
 {
 	unsigned char id[16], next_pk[32], next_sk[64];
 	char iat[ZK_ISO8601_MAX], exp[ZK_ISO8601_MAX], kid[ZK_PASERK_K4_PID_MAX], footer[128];
@@ -507,6 +507,8 @@ char *token_issue(struct vault *v, const struct zk_keys *k, const char *sub, jso
 			      allowed, "permissions", pa, "nextKey", next_b64);
 	if (o && aud)
 		json_object_set_new(o, "aud", json_string(aud));
+	if (o && max_uses)
+		json_object_set_new(o, "maxUses", json_integer(max_uses));
 	if (!o || !(text = json_dumps(o, JSON_COMPACT))) {
 		json_decref(o);
 		sodium_memzero(proof_b64, sizeof(proof_b64));

@@ -34,10 +34,10 @@ bool claims_allow_name(const struct claims *c, const char *name);
 
 /*
  * Signs a root token at iat_ms with a fresh attenuation key: returns a malloc'd "root~proof" string or NULL.
- * aud may be NULL.
+ * aud may be NULL; max_uses 0 means no use limit.
  */
 char *token_issue(struct vault *v, const struct zk_keys *k, const char *sub, json_t *allowed, unsigned perms,
-		  int64_t ttl_s, const char *aud, int64_t iat_ms, char jti[33], int64_t *exp_ms);
+		  int64_t ttl_s, const char *aud, uint32_t max_uses, int64_t iat_ms, char jti[33], int64_t *exp_ms);
 /* POST /tokens/introspect (token_routes.c) */
 void handle_token_introspect(struct zk_http_req *r, void *app);
 /* Parses one permission name; returns its bit or 0. */

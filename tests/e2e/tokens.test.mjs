@@ -224,6 +224,17 @@ describe('attenuation', () => {
     assert.equal((await v.get(t2, 'api')).status, 401); // block 1's limit of 3 is spent by both
     assert.equal((await v.get(t1, 'api')).status, 401);
     assert.equal((await v.get(root.token, 'api')).status, 200); // the root had no limit
+    // A root issued with maxUses binds itself and every descendant together.
+    const one = await issue({ permissions: ['read'], allowedSecrets: ['api'], maxUses: 2 });
+    assert.equal(splitToken(one.token).claims.maxUses, 2);
+    const child = attenuate(one.token, { exp, perms: ['read'], patterns: ['api'], maxUses: 2 });
+    assert.equal((await v.get(attenuate(one.token, { exp, perms: ['read'], patterns: ['api'] }), 'api')).status, 401);
+    assert.equal((await v.get(child, 'api')).status, 200);
+    assert.equal((await v.get(one.token, 'api')).status, 200);
+    assert.equal((await v.get(child, 'api')).status, 401);
+    assert.equal((await v.get(one.token, 'api')).status, 401);
+    for (const bad of [0, -1, 1.5, 'x', 4294967296])
+      assert.equal((await v.call('POST', '/tokens', { body: { userId: user, maxUses: bad } })).status, 400);
   });
 });
 
