@@ -8,7 +8,7 @@ _zkvault()
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
 	local key=${COMP_WORDS[1]} first=2 i
 	local opts='' files='' takes='' operand='' choices=''
-	local commands='init unlock lock extend status ls get put rm versions token audit export import health run completion vaultd dev mcp help'
+	local commands='init unlock lock extend status ls get put rm versions token audit export import health run completion passwd rekey recovery recover threshold keygen vaultd dev mcp help'
 	COMPREPLY=()
 
 	if (( COMP_CWORD == 1 )); then
@@ -25,6 +25,18 @@ _zkvault()
 			return
 		fi
 		key="$key ${COMP_WORDS[2]}" first=3 ;;
+	recovery)
+		if (( COMP_CWORD == 2 )); then
+			COMPREPLY=( $(compgen -W "status phrase hardware social rm open-share --help" -- "$cur") )
+			return
+		fi
+		key="$key ${COMP_WORDS[2]}" first=3 ;;
+	threshold)
+		if (( COMP_CWORD == 2 )); then
+			COMPREPLY=( $(compgen -W "setup status request approve deny --help" -- "$cur") )
+			return
+		fi
+		key="$key ${COMP_WORDS[2]}" first=3 ;;
 	esac
 
 	case $key in
@@ -35,7 +47,7 @@ _zkvault()
 		operand=""
 		;;
 	"unlock")
-		opts="--user --password-stdin --json --addr --ca-file --auth-token-file -h --help"
+		opts="--user --hardware-key --password-stdin --json --addr --ca-file --auth-token-file -h --help"
 		files="--ca-file --auth-token-file"
 		takes="--user --addr --ca-file --auth-token-file"
 		operand=""
@@ -155,6 +167,96 @@ _zkvault()
 		files=""
 		takes=""
 		operand="bash"
+		;;
+	"passwd")
+		opts="--password-stdin --json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="--addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"rekey")
+		opts="--password-stdin --json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="--addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"recovery status")
+		opts="--json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="--addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"recovery phrase")
+		opts="--json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="--addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"recovery hardware")
+		opts="--qr --no-qr --json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="--addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"recovery social")
+		opts="-k --threshold -c --contact --out --json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="-k --threshold -c --contact --out --addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"recovery rm")
+		opts="--json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="--addr --ca-file --auth-token-file"
+		operand="phrase hardware social"
+		;;
+	"recovery open-share")
+		opts="--key -o --output --json -h --help"
+		files="--key -o --output"
+		takes="--key -o --output"
+		operand=""
+		;;
+	"recover")
+		opts="--phrase --hardware-key --shares --share-file --share --password-stdin --json --addr --ca-file --auth-token-file -h --help"
+		files="--share-file --ca-file --auth-token-file"
+		takes="--share-file --share --addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"threshold setup")
+		opts="-k --k -a --admin --threshold-only -y --yes --json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="-k --k -a --admin --addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"threshold status")
+		opts="--json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="--addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"threshold request")
+		opts="--by --json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="--by --addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"threshold approve")
+		opts="--admin --key --transport-key --json --addr --ca-file --auth-token-file -h --help"
+		files="--key --ca-file --auth-token-file"
+		takes="--admin --key --transport-key --addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"threshold deny")
+		opts="--admin --json --addr --ca-file --auth-token-file -h --help"
+		files="--ca-file --auth-token-file"
+		takes="--admin --addr --ca-file --auth-token-file"
+		operand=""
+		;;
+	"keygen")
+		opts="-o --output --from --json -h --help"
+		files="-o --output --from"
+		takes="-o --output --from"
+		operand=""
 		;;
 	*)
 		return ;;

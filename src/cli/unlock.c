@@ -5,6 +5,7 @@
 
 static const struct cli_option options[] = {
 	{ "user", 0, "UUID", "who unlocks, for the audit log", NULL },
+	{ "hardware-key", 0, NULL, "unlock with the hardware backup key instead (asked like the password)", NULL },
 	{ 0 },
 };
 
@@ -16,10 +17,14 @@ const struct cli_spec cli_unlock_spec = {
 	.summary = "Unlock the vault with its password for one session (30 minutes by default; see\n"
 		   "'zkvault extend'). The password is asked on the terminal with echo off, or read as one\n"
 		   "line from standard input with --password-stdin. A wrong password exits 1; the vault\n"
-		   "allows 5 failed attempts per client address in 15 minutes.",
+		   "allows 5 failed attempts per client address in 15 minutes. --hardware-key unlocks with\n"
+		   "the hardware backup key ('zkvault recovery hardware') instead, read the same way.",
 	.examples = "  zkvault unlock\n"
 		    "  zkvault unlock --password-stdin < password-file\n",
 };
+
+/* recover.c */
+int cli_unlock_hardware(struct cli *c, const char *user, json_t **out);
 
 int cli_unlock(int argc, char *argv[])
 {
@@ -30,7 +35,10 @@ int cli_unlock(int argc, char *argv[])
 
 	if (rc != CLI_CONTINUE)
 		return rc;
-	rc = cli_send_password(&c, "/unlock", "Vault password: ", false, cli_opt(&c, "user"), &out);
+	if (cli_opt(&c, "hardware-key"))
+		rc = cli_unlock_hardware(&c, cli_opt(&c, "user"), &out);
+	else
+		rc = cli_send_password(&c, "/unlock", "Vault password: ", false, cli_opt(&c, "user"), &out);
 	/* A wrong password is an ordinary failure, not a denied credential. */
 	if (rc == CLI_DENIED && !strcmp(c.error, "Invalid password"))
 		rc = CLI_ERROR;
