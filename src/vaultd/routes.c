@@ -7,6 +7,7 @@
 #include "vaultd/audit.h"
 #include "vaultd/ceilings.h"
 #include "vaultd/common.h"
+#include "vaultd/personal.h"
 #include "vaultd/recovery.h"
 #include "vaultd/rekey.h"
 #include "vaultd/revlist.h"
@@ -182,5 +183,12 @@ const struct zk_route vaultd_routes[] = {
 	{ "POST", "/secrets/:key", handle_secret_put },
 	{ "POST", "/secrets/:key/use", handle_secret_use },
 	{ "DELETE", "/secrets/:key", handle_secret_delete },
+	{ "GET", "/v1/integrations", handle_integration_list },
+	{ "GET", "/v1/integrations/:service", handle_integration_get },
+	{ "PUT", "/v1/integrations/:service", handle_integration_put },
+	{ "DELETE", "/v1/integrations/:service", handle_integration_delete },
+	{ "GET", "/v1/transcripts", handle_transcript_list },
+	{ "GET", "/v1/transcripts/:id", handle_transcript_get },
+	{ "POST", "/v1/transcripts/:id", handle_transcript_append },
 };
 const size_t vaultd_nroutes = sizeof(vaultd_routes) / sizeof(vaultd_routes[0]);

@@ -345,7 +345,8 @@ void handle_secret_list(struct zk_http_req *r, void *app)
 		if (!e || e->tombstone || record_open(&rec, v, v->keys, e) != 0)
 			continue;
 		const char *name = json_string_value(json_object_get(rec, "name"));
-		if (name && claims_allow_name(&c.claims, name))
+		/* Integrations and transcripts ("prefix:…", personal.h) are not secrets. */
+		if (name && !strchr(name, ':') && claims_allow_name(&c.claims, name))
 			json_array_append_new(keys, json_pack("{sssO}", "key", name, "metadata",
 							      json_object_get(rec, "metadata")));
 		json_decref(rec);

@@ -1064,7 +1064,7 @@ void handle_capability(struct zk_http_req *r, void *app)
 		if (!e || e->tombstone || record_open(&rec, v, v->keys, e) != 0)
 			continue;
 		const char *name = json_string_value(json_object_get(rec, "name"));
-		if (name && claims_allow_name(&c.claims, name)) {
+		if (name && !strchr(name, ':') && claims_allow_name(&c.claims, name)) { /* not "integration:…" */
 			json_t *item = json_pack("{ssso}", "key", name, "permissions", perm_list(perms));
 			json_t *origins = json_object_get(json_object_get(rec, "metadata"), "allowedOrigins");
 			if ((perms & PERM_USE) && json_is_array(origins))

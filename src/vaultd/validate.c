@@ -128,7 +128,14 @@ const char *validate_issue_body(const json_t *b, unsigned *perms, int64_t *ttl, 
 			/* A name, "*", or a name prefix ending in "*". */
 			char name[VAULTD_NAME_MAX + 2];
 			snprintf(name, sizeof(name), "%.*s", (int)(len && p[len - 1] == '*' ? len - 1 : len), p);
-			if (len > VAULTD_NAME_MAX || (strcmp(p, "*") && secret_name_problem(name))) {
+			/* The personal namespaces (src/vaultd/personal.h) are named explicitly: "integration:*",
+			   "integration:github", "transcript:*"; the rest follows the secret-name rules. */
+			const char *rest = name;
+			if (!strncmp(name, "integration:", 12) || !strncmp(name, "transcript:", 11))
+				rest = strchr(name, ':') + 1;
+			bool bad = rest != name ? (*rest ? secret_name_problem(rest) != NULL : p[len - 1] != '*')
+						: secret_name_problem(name) != NULL;
+			if (len > VAULTD_NAME_MAX || (strcmp(p, "*") && bad)) {
 				snprintf(details, n, "allowedSecrets.%zu: Expected a secret name, \"*\" or a prefix ending in \"*\"", i);
 				return details;
 			}

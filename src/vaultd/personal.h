@@ -1,0 +1,72 @@
+#ifndef ZK_VAULTD_PERSONAL_H
+#define ZK_VAULTD_PERSONAL_H
+
+/*
+ * The personal vault's stores (--kind user; a group vault answers 404): integrations (integrations.c) and
+ * encrypted transcripts (transcripts.c). Both are ordinary records of the same engine, named with a reserved
+ * prefix that the secret-name validator cannot produce (it refuses ':'), so /secrets/:key can never address
+ * them and /secrets, /capability leave them out. Names are MAC'd like every record name, so the prefix is not
+ * visible on disk; /export carries them as ciphertext like any record.
+ *
+ *   integration:<service>             one credential per service (docs/FORMAT.md §Integration records)
+ *   transcript:<id>                   a transcript's head: its version is the number of entries
+ *   transcript:<id>:<seq>             entry seq (1, 2, …), written once, never changed
+ *
+ * Capability tokens reach them only through a pattern that names the prefix itself ("integration:*",
+ * "integration:github", "transcript:*"): a bare "*" covers secrets, not these.
+ */
+#include <stdbool.h>
+
+#include "vaultd/common.h"
+
+#define INTEGRATION_PREFIX "integration:"
+#define TRANSCRIPT_PREFIX "transcript:"
+#define PERSONAL_ID_MAX 128
+
+/* True for names of the reserved namespaces (anything with ':'): left out of /secrets and /capability. */
+bool personal_reserved_name(const char *name);
+/* NULL when s is a valid service or transcript id: 1..128 of [A-Za-z0-9._-]. */
+const char *personal_id_problem(const char *s);
+/* The token has perm and a pattern that starts with the reserved prefix of name and covers it. */
+bool personal_token_allows(const struct claims *c, const char *name, unsigned perm);
+/* 404 on a group vault. */
+bool require_personal(struct vault *v, struct zk_http_req *r);
+
+/*
+ * Pure validators (fuzz/fuzz_personal.c): NULL when acceptable, else the details text (a constant or details).
+ * integration_build turns a valid PUT body into the record plaintext (without name and timestamps).
+ */
+const char *integration_body_problem(const json_t *body, char *details, size_t n);
+json_t *integration_build(const json_t *body);
+/* The view of an integration record: metadata only, or with the credential. */
+json_t *integration_view(const json_t *rec, bool with_credential);
+const char *transcript_body_problem(const json_t *body);
+
+/* Writer: one record version plus its audit entry, answered with reply (set by the caller; version added). */
+struct personal_write {
+	char name[VAULTD_NAME_MAX + 1];
+	char name2[VAULTD_NAME_MAX + 24]; /* transcripts: the entry written after the head */
+	json_t *plain, *plain2;
+	bool tombstone;
+	const char *action;
+	char user[130], jti[33], ip[48];
+	struct index_entry entry, entry2;
+	json_t *reply;
+};
+
+/* Hands a to the writer (which frees it); the job answers r. */
+void personal_submit(struct vault *v, struct zk_http_req *r, struct personal_write *a);
+/* The latest version of a record, opened; the caller holds the state lock. 1 found, 0 not (or locked), -1. */
+int personal_read(struct vault *v, const char *name, json_t **rec, uint64_t *version);
+/* arr sorted by cmp (a new array; arr is released), so the order does not reveal the name hashes. */
+json_t *personal_sorted(json_t *arr, int (*cmp)(const void *, const void *));
+
+void handle_integration_list(struct zk_http_req *r, void *app);
+void handle_integration_get(struct zk_http_req *r, void *app);
+void handle_integration_put(struct zk_http_req *r, void *app);
+void handle_integration_delete(struct zk_http_req *r, void *app);
+void handle_transcript_list(struct zk_http_req *r, void *app);
+void handle_transcript_get(struct zk_http_req *r, void *app);
+void handle_transcript_append(struct zk_http_req *r, void *app);
+
+#endif
