@@ -661,7 +661,7 @@ static int recovery_open_share(int argc, char *argv[])
 	unsigned char *box = NULL, *sk = NULL, pk[32], *bin = NULL;
 	char *text = NULL, fp[CLI_FINGERPRINT_MAX], set[33];
 	size_t len = 0, size;
-	enum zk_share_error why;
+	enum zk_share_error why = ZK_SHARE_MALFORMED;
 	struct zk_share_info info;
 	int rc = cli_begin(&c, &open_share_spec, argc, argv);
 
