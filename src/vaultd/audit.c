@@ -188,12 +188,8 @@ static json_t *event_json(const struct audit_event *e, uint64_t seq, int64_t ts,
 	return o;
 }
 
-/*
- * ins, when not NULL, keeps the prepared INSERT between calls (audit_flush_reads appends thousands of entries
- * per transaction under read load; preparing the statement was a third of the cost of each).
- */
 static int append_entry(struct vault *v, struct writer_state *st, const struct audit_event *e, int64_t ts,
-			uint64_t count, const char *agent, sqlite3_stmt **ins)
+			uint64_t count, const char *agent)
 {
 	uint64_t seq = st->audit_seq + 1;
 	json_t *o = event_json(e, seq, ts, count, agent);
@@ -204,7 +200,7 @@ static int append_entry(struct vault *v, struct writer_state *st, const struct a
 	unsigned char *blob = NULL;
 	size_t blen;
 	int kind, rc = -1;
-	sqlite3_stmt *q = ins ? *ins : NULL;
+	sqlite3_stmt *q = NULL;
 
 	json_decref(o);
 	if (!text)
@@ -228,27 +224,22 @@ static int append_entry(struct vault *v, struct writer_state *st, const struct a
 	}
 	unsigned char chain[ZK_HASH_BYTES];
 	chain_hash(chain, st->audit_head, seq, ts, kind, blob, blen);
-	if (q)
-		sqlite3_reset(q);
-	else if (sqlite3_prepare_v2(v->db, "INSERT INTO audit(seq, ts, kind, blob, chain) VALUES(?,?,?,?,?)", -1,
-				    &q, NULL) != SQLITE_OK)
+	if (!(q = store_stmt(v->db, "INSERT INTO audit(seq, ts, kind, blob, chain) VALUES(?,?,?,?,?)")))
 		goto out;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
 	sqlite3_bind_int64(q, 2, ts);
 	sqlite3_bind_int(q, 3, kind);
 	sqlite3_bind_blob(q, 4, blob, (int)blen, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 5, chain, ZK_HASH_BYTES, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
+	int stepped = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (stepped != SQLITE_DONE)
 		goto out;
 	st->audit_seq = seq;
 	memcpy(st->audit_head, chain, ZK_HASH_BYTES);
 	st->entries_since_checkpoint++;
 	rc = 0;
 out:
-	if (ins)
-		*ins = q;
-	else
-		sqlite3_finalize(q);
 	free(blob);
 	if (text == buf)
 		sodium_memzero(buf, n);
@@ -263,13 +254,12 @@ int audit_append(struct vault *v, struct writer_state *st, const struct audit_ev
 	   records vault.initialized, while the vault is not yet published as initialised. */
 	if (v->ocmt_pending || sodium_is_zero(v->audit_pk, sizeof(v->audit_pk)))
 		return 0;
-	return append_entry(v, st, e, zk_now_ms(), 1, NULL, NULL);
+	return append_entry(v, st, e, zk_now_ms(), 1, NULL);
 }
 
 void audit_flush_reads(struct vault *v, struct writer_state *st)
 {
 	struct read_audit *ra = v->raudit;
-	sqlite3_stmt *ins = NULL;
 	/* At most one ring's worth per transaction, so a steady read load cannot keep it open for ever. */
 	for (size_t n = 0; n < RING_SIZE; n++) {
 		struct read_entry r;
@@ -289,10 +279,9 @@ void audit_flush_reads(struct vault *v, struct writer_state *st)
 
 		struct audit_event e = { r.action, r.user_id, r.secret_key, NULL, r.token_id, r.error, r.ip, r.success };
 		if (v->initialized)
-			append_entry(v, st, &e, r.second * 1000, r.count, r.agent_id, &ins);
+			append_entry(v, st, &e, r.second * 1000, r.count, r.agent_id);
 		sodium_memzero(&r, sizeof(r));
 	}
-	sqlite3_finalize(ins);
 }
 
 int audit_load_state(struct vault *v, struct writer_state *st)

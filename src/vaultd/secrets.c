@@ -22,8 +22,8 @@ int record_write(struct vault *v, const struct zk_keys *k, struct writer_state *
 	int rc = -1;
 
 	zk_name_hash(name_hash, name, strlen(name), k->name_mac);
-	if (sqlite3_prepare_v2(v->db, "SELECT version, record_id, tombstone FROM records WHERE name_hash=? "
-				      "ORDER BY version DESC LIMIT 1", -1, &q, NULL) != SQLITE_OK)
+	if (!(q = store_stmt(v->db, "SELECT version, record_id, tombstone FROM records WHERE name_hash=? "
+				    "ORDER BY version DESC LIMIT 1")))
 		return -1;
 	sqlite3_bind_blob(q, 1, name_hash, ZK_HASH_BYTES, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 1) == ZK_RECORD_ID_BYTES) {
@@ -36,7 +36,7 @@ int record_write(struct vault *v, const struct zk_keys *k, struct writer_state *
 		e.version = 1;
 		randombytes_buf(e.record_id, ZK_RECORD_ID_BYTES);
 	}
-	sqlite3_finalize(q);
+	sqlite3_reset(q);
 	if (tombstone && (!existed || was_tombstone))
 		return 1; /* nothing to delete */
 
@@ -55,8 +55,8 @@ int record_write(struct vault *v, const struct zk_keys *k, struct writer_state *
 	zk_seal(e.sealed, (unsigned char *)text, n, &a, k->record_aead);
 	zk_wipe_str(text);
 
-	if (sqlite3_prepare_v2(v->db, "INSERT INTO records(name_hash, version, record_id, tombstone, sealed) "
-				      "VALUES(?,?,?,?,?)", -1, &q, NULL) != SQLITE_OK)
+	if (!(q = store_stmt(v->db, "INSERT INTO records(name_hash, version, record_id, tombstone, sealed) "
+				    "VALUES(?,?,?,?,?)")))
 		goto out;
 	sqlite3_bind_blob(q, 1, name_hash, ZK_HASH_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)e.version);
@@ -64,17 +64,16 @@ int record_write(struct vault *v, const struct zk_keys *k, struct writer_state *
 	sqlite3_bind_int(q, 4, tombstone);
 	sqlite3_bind_blob(q, 5, e.sealed, (int)e.sealed_len, SQLITE_STATIC);
 	rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
-	sqlite3_finalize(q);
+	sqlite3_reset(q);
 	if (rc != 0)
 		goto out;
 
 	/* Keep the newest max_versions versions. */
-	if (sqlite3_prepare_v2(v->db, "DELETE FROM records WHERE name_hash=? AND version<=?", -1, &q, NULL) ==
-	    SQLITE_OK) {
+	if ((q = store_stmt(v->db, "DELETE FROM records WHERE name_hash=? AND version<=?"))) {
 		sqlite3_bind_blob(q, 1, name_hash, ZK_HASH_BYTES, SQLITE_STATIC);
 		sqlite3_bind_int64(q, 2, (sqlite3_int64)e.version - v->cfg.max_versions);
 		sqlite3_step(q);
-		sqlite3_finalize(q);
+		sqlite3_reset(q);
 	}
 	if (existed)
 		digest_sub(st->digest, old);

@@ -1,6 +1,7 @@
 /* The vault's SQLite file: WAL, synchronous=FULL, a small page cache; schema in docs/FORMAT.md. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,64 @@ static const char schema[] =
 	" WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS ceilings(sub TEXT PRIMARY KEY, policy TEXT NOT NULL, updated INTEGER NOT NULL)"
 	" WITHOUT ROWID;";
+
+/*
+ * Prepared statements kept for the life of their connection. The writer runs the same few statements for every
+ * change (savepoints, record and audit inserts); preparing them each time was half of its work per write.
+ * Keyed by connection and by the address of the SQL text (a string literal); store_close finalizes them. A
+ * cached statement is for one thread at a time: only the writer thread uses them, on v->db.
+ */
+static struct cached_stmt {
+	sqlite3 *db;
+	const char *sql;
+	sqlite3_stmt *st;
+} *stmts;
+static size_t nstmts, stmts_cap;
+static pthread_mutex_t stmts_lock = PTHREAD_MUTEX_INITIALIZER;
+
+sqlite3_stmt *store_stmt(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	pthread_mutex_lock(&stmts_lock);
+	for (size_t i = 0; i < nstmts && !st; i++)
+		if (stmts[i].db == db && stmts[i].sql == sql)
+			st = stmts[i].st;
+	if (!st && (nstmts < stmts_cap || (stmts = realloc(stmts, (stmts_cap = stmts_cap * 2 + 16) * sizeof(*stmts))))) {
+		if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) == SQLITE_OK)
+			stmts[nstmts++] = (struct cached_stmt){ db, sql, st };
+		else
+			st = NULL;
+	}
+	pthread_mutex_unlock(&stmts_lock);
+	return st;
+}
+
+int store_run(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = store_stmt(db, sql);
+	int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+	if (st)
+		sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		fprintf(stderr, "vaultd: storage: %s\n", sqlite3_errmsg(db));
+		return -1;
+	}
+	return 0;
+}
+
+static void store_stmts_close(sqlite3 *db)
+{
+	pthread_mutex_lock(&stmts_lock);
+	for (size_t i = 0; i < nstmts;) {
+		if (stmts[i].db == db) {
+			sqlite3_finalize(stmts[i].st);
+			stmts[i] = stmts[--nstmts];
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&stmts_lock);
+}
 
 int store_exec(sqlite3 *db, const char *sql)
 {
@@ -114,8 +173,10 @@ void store_close(struct vault *v)
 {
 	if (v->rodb)
 		sqlite3_close(v->rodb);
-	if (v->db)
+	if (v->db) {
+		store_stmts_close(v->db);
 		sqlite3_close(v->db);
+	}
 	v->db = v->rodb = NULL;
 }
 

@@ -135,6 +135,10 @@ int vaultd_main(int argc, char *argv[]);
 int store_open(struct vault *v, char *err, size_t errlen);
 void store_close(struct vault *v);
 int store_exec(sqlite3 *db, const char *sql);
+/* A statement prepared once per connection and kept until store_close (writer thread, v->db): reset it after use,
+ * never finalize it. store_run steps one such statement (a savepoint) and resets it. */
+sqlite3_stmt *store_stmt(sqlite3 *db, const char *sql);
+int store_run(sqlite3 *db, const char *sql);
 int store_meta_get(sqlite3 *db, const char *k, unsigned char **v, size_t *len);
 int store_meta_put(sqlite3 *db, const char *k, const void *v, size_t len);
 int store_meta_del(sqlite3 *db, const char *k);

@@ -96,15 +96,15 @@ static void run_batch(struct writer *w, struct job *batch)
 		return;
 	}
 	for (struct job *j = batch; j; j = j->next) {
-		store_exec(db, "SAVEPOINT job");
+		store_run(db, "SAVEPOINT job");
 		struct writer_state before = w->st;
 		j->rc = j->apply(v, j);
 		if (j->rc == 0) {
-			store_exec(db, "RELEASE job");
+			store_run(db, "RELEASE job");
 			any = true;
 		} else {
-			store_exec(db, "ROLLBACK TO job");
-			store_exec(db, "RELEASE job");
+			store_run(db, "ROLLBACK TO job");
+			store_run(db, "RELEASE job");
 			w->st = before;
 		}
 	}
