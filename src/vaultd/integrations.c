@@ -159,9 +159,9 @@ json_t *integration_build(const json_t *body)
 	x = json_object_get(body, "metadata");
 	json_t *scopes = json_object_get(body, "scopes"), *label = json_object_get(body, "accountLabel");
 	json_t *exp = json_object_get(body, "expiresAt");
-	return json_pack("{sssssOsOsOsOso}", "kind", "integration", "type", type, "accountLabel",
-			 label ? label : json_null(), "scopes", scopes ? scopes : json_array(), "expiresAt",
-			 exp ? exp : json_null(), "metadata", x ? x : json_object(), "credential", cred);
+	return json_pack("{sssssOsosOsoso}", "kind", "integration", "type", type, "accountLabel",
+			 label ? label : json_null(), "scopes", scopes ? json_incref(scopes) : json_array(), "expiresAt",
+			 exp ? exp : json_null(), "metadata", x ? json_incref(x) : json_object(), "credential", cred);
 }
 
 json_t *integration_view(const json_t *rec, bool with_credential)
@@ -242,16 +242,24 @@ static void personal_publish(struct vault *v, struct job *j)
 	atomic_fetch_add(&v->n_writes, 1);
 }
 
-void personal_submit(struct vault *v, struct zk_http_req *r, struct personal_write *a)
+struct job *personal_job(struct personal_write *a, struct zk_http_req *r)
 {
 	struct job *j = job_new(personal_apply, personal_publish, job_reply_done, r);
+	if (j) {
+		j->arg = a;
+		j->free_arg = personal_write_free;
+	}
+	return j;
+}
+
+void personal_submit(struct vault *v, struct zk_http_req *r, struct personal_write *a)
+{
+	struct job *j = personal_job(a, r);
 	if (!j) {
 		personal_write_free(a);
 		zk_http_error(r, 500, "Internal error", NULL);
 		return;
 	}
-	j->arg = a;
-	j->free_arg = personal_write_free;
 	defer_job(v, r, j);
 }
 

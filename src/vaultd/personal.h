@@ -56,6 +56,8 @@ struct personal_write {
 
 /* Hands a to the writer (which frees it); the job answers r. */
 void personal_submit(struct vault *v, struct zk_http_req *r, struct personal_write *a);
+/* The same job without deferring (for a request already suspended); the caller hands it to writer_submit. */
+struct job *personal_job(struct personal_write *a, struct zk_http_req *r);
 /* The latest version of a record, opened; the caller holds the state lock. 1 found, 0 not (or locked), -1. */
 int personal_read(struct vault *v, const char *name, json_t **rec, uint64_t *version);
 /* arr sorted by cmp (a new array; arr is released), so the order does not reveal the name hashes. */
@@ -65,6 +67,10 @@ void handle_integration_list(struct zk_http_req *r, void *app);
 void handle_integration_get(struct zk_http_req *r, void *app);
 void handle_integration_put(struct zk_http_req *r, void *app);
 void handle_integration_delete(struct zk_http_req *r, void *app);
+void handle_oauth_start(struct zk_http_req *r, void *app);    /* oauth.c */
+void handle_oauth_callback(struct zk_http_req *r, void *app); /* oauth.c */
+/* Pure validator of the start body (fuzz/fuzz_personal.c). */
+const char *oauth_start_problem(const json_t *body);
 void handle_transcript_list(struct zk_http_req *r, void *app);
 void handle_transcript_get(struct zk_http_req *r, void *app);
 void handle_transcript_append(struct zk_http_req *r, void *app);

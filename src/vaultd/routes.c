@@ -187,6 +187,8 @@ const struct zk_route vaultd_routes[] = {
 	{ "GET", "/v1/integrations/:service", handle_integration_get },
 	{ "PUT", "/v1/integrations/:service", handle_integration_put },
 	{ "DELETE", "/v1/integrations/:service", handle_integration_delete },
+	{ "POST", "/v1/oauth/:service/start", handle_oauth_start },
+	{ "GET", "/v1/oauth/callback", handle_oauth_callback },
 	{ "GET", "/v1/transcripts", handle_transcript_list },
 	{ "GET", "/v1/transcripts/:id", handle_transcript_get },
 	{ "POST", "/v1/transcripts/:id", handle_transcript_append },
