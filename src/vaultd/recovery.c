@@ -561,17 +561,8 @@ void handle_recover(struct zk_http_req *r, void *app)
 	else {
 		struct recover_arg *a = recover_input(v, r, body);
 		if (a) {
-			struct kdf_task *t = kdf_task_new(v, r, run_recover, "system", ip);
 			a->set_password = true;
-			if (!t || kdf_task_secret(t, 0, json_string_value(pw)) != 0) {
-				recover_arg_free(a);
-				free(t);
-				zk_http_error(r, 500, "Internal error", NULL);
-			} else {
-				t->arg = a;
-				t->free_arg = recover_arg_free;
-				kdf_start(t);
-			}
+			kdf_defer(v, r, run_recover, "system", ip, json_string_value(pw), NULL, a, recover_arg_free);
 		}
 	}
 	json_decref(body);
@@ -582,15 +573,6 @@ void recovery_unlock_hardware(struct vault *v, struct zk_http_req *r, json_t *bo
 	json_t *only = json_pack("{sO}", "hardwareKey", json_object_get(body, "hardwareKey"));
 	struct recover_arg *a = recover_input(v, r, only);
 	json_decref(only);
-	if (!a)
-		return;
-	struct kdf_task *t = kdf_task_new(v, r, run_recover, user, ip);
-	if (!t) {
-		recover_arg_free(a);
-		zk_http_error(r, 500, "Internal error", NULL);
-		return;
-	}
-	t->arg = a;
-	t->free_arg = recover_arg_free;
-	kdf_start(t);
+	if (a)
+		kdf_defer(v, r, run_recover, user, ip, NULL, NULL, a, recover_arg_free);
 }

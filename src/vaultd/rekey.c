@@ -88,17 +88,8 @@ void handle_password(struct zk_http_req *r, void *app)
 		zk_http_error(r, 400, "Vault not initialized", NULL);
 	else if (!v->password_enabled)
 		zk_http_error(r, 403, "Password unlock is disabled for this vault", "PASSWORD_DISABLED");
-	else {
-		struct kdf_task *t = kdf_task_new(v, r, run_password, "system", ip);
-		if (!t || kdf_task_secret(t, 0, json_string_value(cur)) || kdf_task_secret(t, 1, json_string_value(next))) {
-			zk_http_error(r, 500, "Internal error", NULL);
-		} else {
-			kdf_start(t);
-			t = NULL;
-		}
-		if (t)
-			free(t);
-	}
+	else
+		kdf_defer(v, r, run_password, "system", ip, json_string_value(cur), json_string_value(next), NULL, NULL);
 	json_decref(body);
 }
 
@@ -334,15 +325,8 @@ void handle_rekey(struct zk_http_req *r, void *app)
 		validation_error(r, "Invalid request body", "password: Required");
 	else if (!v->password_enabled)
 		zk_http_error(r, 403, "Password unlock is disabled for this vault", "PASSWORD_DISABLED");
-	else if (require_unlocked(v, r)) {
-		struct kdf_task *t = kdf_task_new(v, r, run_rekey, "system", ip);
-		if (!t || kdf_task_secret(t, 0, json_string_value(pw)) != 0) {
-			free(t);
-			zk_http_error(r, 500, "Internal error", NULL);
-		} else {
-			kdf_start(t);
-		}
-	}
+	else if (require_unlocked(v, r))
+		kdf_defer(v, r, run_rekey, "system", ip, json_string_value(pw), NULL, NULL, NULL);
 	json_decref(body);
 }
 

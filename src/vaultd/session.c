@@ -609,13 +609,20 @@ void kdf_start(struct kdf_task *t)
 	zk_http_defer(r, start_kdf, t);
 }
 
-static void defer_kdf(struct vault *v, struct zk_http_req *r, void (*run)(struct kdf_task *t), const char *password,
-		      const char *user, const char *ip)
+void kdf_defer(struct vault *v, struct zk_http_req *r, void (*run)(struct kdf_task *t), const char *user,
+	       const char *ip, const char *secret0, const char *secret1, void *arg, void (*free_arg)(void *arg))
 {
 	struct kdf_task *t = kdf_task_new(v, r, run, user, ip);
-	if (!t || kdf_task_secret(t, 0, password) != 0) {
-		if (t)
-			kdf_task_free(t);
+	if (!t) {
+		if (free_arg)
+			free_arg(arg);
+		zk_http_error(r, 500, "Internal error", NULL);
+		return;
+	}
+	t->arg = arg;
+	t->free_arg = free_arg;
+	if (kdf_task_secret(t, 0, secret0) != 0 || kdf_task_secret(t, 1, secret1) != 0) {
+		kdf_task_free(t);
 		zk_http_error(r, 500, "Internal error", NULL);
 		return;
 	}
@@ -638,7 +645,7 @@ void handle_init(struct zk_http_req *r, void *app)
 		zk_http_error(r, 409, "Vault already initialized", NULL);
 	else {
 		client_address(v, r, ip);
-		defer_kdf(v, r, run_init, json_string_value(pw), "system", ip);
+		kdf_defer(v, r, run_init, "system", ip, json_string_value(pw), NULL, NULL, NULL);
 	}
 	json_decref(body);
 }
@@ -688,6 +695,7 @@ void handle_unlock(struct zk_http_req *r, void *app)
 		zk_http_error(r, 403, "Password unlock is disabled for this vault; use threshold unlock",
 			      "PASSWORD_DISABLED");
 	else
-		defer_kdf(v, r, run_unlock, json_string_value(json_object_get(body, "password")), user, ip);
+		kdf_defer(v, r, run_unlock, user, ip, json_string_value(json_object_get(body, "password")), NULL, NULL,
+			  NULL);
 	json_decref(body);
 }

@@ -33,6 +33,10 @@ struct kdf_task *kdf_task_new(struct vault *v, struct zk_http_req *r, void (*run
 			      const char *user, const char *ip);
 int kdf_task_secret(struct kdf_task *t, int i, const char *s);
 void kdf_start(struct kdf_task *t);
+/* kdf_task_new + secrets + kdf_start; arg (freed with free_arg) belongs to the task, or is freed at once on failure,
+ * which answers 500. */
+void kdf_defer(struct vault *v, struct zk_http_req *r, void (*run)(struct kdf_task *t), const char *user,
+	       const char *ip, const char *secret0, const char *secret1, void *arg, void (*free_arg)(void *arg));
 void kdf_release(struct kdf_task *t);
 void kdf_fail(struct kdf_task *t, unsigned status, const char *msg, const char *code);
 /* A wrong password or recovery secret: counted by the unlock limiter and audited, then 401 msg. */
