@@ -224,6 +224,8 @@ static int personal_apply(struct vault *v, struct job *j)
 	if (audit_append(v, st, &e) != 0)
 		return 500;
 	j->reply = a->reply ? json_incref(a->reply) : json_pack("{sb}", "success", 1);
+	if (a->reply_as_is)
+		return 0;
 	if (!a->tombstone)
 		json_object_set_new(j->reply, a->plain2 ? "seq" : "version", json_integer((json_int_t)a->entry.version));
 	if (!a->tombstone && !a->plain2)
@@ -374,6 +376,13 @@ void handle_integration_get(struct zk_http_req *r, void *app)
 		zk_http_error(r, 500, "Failed to read integration", NULL);
 	} else if (!found) {
 		zk_http_error(r, 404, "Integration not found", NULL);
+	} else if (!management && oauth_refresh_due(rec)) {
+		/* Refreshed in the vault before it is handed out (audited as the token's update and read). */
+		struct audit_event e = { "integration.read", c.claims.sub, name, NULL, c.claims.jti, NULL, c.ip, true };
+		audit_read(v, &e);
+		atomic_fetch_add(&v->n_reads, 1);
+		oauth_refresh(v, r, rec, true, c.claims.sub, c.claims.jti, c.ip);
+		return;
 	} else {
 		json_t *view = integration_view(rec, !management);
 		json_object_set_new(view, "version", json_integer((json_int_t)version));

@@ -486,6 +486,8 @@ static void run_callback(struct callback_task *t)
 				  "scopes", scopes, "expiresAt", exp, "credential", cred, "createdAt", iso,
 				  "updatedAt", iso, "updatedBy", "oauth", "metadata", "provider", f->provider,
 				  "tokenEndpoint", f->token_endpoint, "clientId", f->client_id);
+	if (plain && f->client_secret)
+		json_object_set_new(plain, "oauthClientSecret", json_string(f->client_secret)); /* for refresh */
 	struct personal_write *a = calloc(1, sizeof(*a));
 	struct job *j = plain && a ? personal_job(a, r) : NULL;
 	if (!j) {
@@ -588,4 +590,194 @@ void handle_oauth_callback(struct zk_http_req *r, void *app)
 		return;
 	}
 	zk_http_defer(r, defer_callback, t);
+}
+
+/*
+ * Refresh (RFC 6749 §6) in the vault: a capability read of an oauth integration that expires within
+ * OAUTH_REFRESH_MS and has a refresh token is answered with freshly refreshed tokens (stored first), and
+ * POST /v1/oauth/:service/refresh (management) forces one. The client secret, kept in the record as
+ * "oauthClientSecret", is never part of any view.
+ */
+#define OAUTH_REFRESH_MS 60000
+
+bool oauth_refresh_due(const json_t *rec)
+{
+	int64_t ms;
+	const char *exp = json_string_value(json_object_get(rec, "expiresAt"));
+	return !strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "oauth") &&
+	       json_string_value(json_object_get(json_object_get(rec, "credential"), "refreshToken")) &&
+	       json_string_value(json_object_get(json_object_get(rec, "metadata"), "tokenEndpoint")) && exp &&
+	       zk_parse_iso8601(&ms, exp) == 0 && ms - zk_now_ms() < OAUTH_REFRESH_MS;
+}
+
+struct refresh_task {
+	struct vault *v;
+	struct zk_http_req *r;
+	json_t *rec;
+	int mode; /* 0: management (no credential in the answer), 1: capability read */
+	char user[130], jti[33], ip[48];
+};
+
+static void refresh_task_free(struct refresh_task *t)
+{
+	json_decref(t->rec);
+	free(t);
+}
+
+static void run_refresh(struct refresh_task *t)
+{
+	json_t *rec = t->rec, *meta = json_object_get(rec, "metadata"), *cred = json_object_get(rec, "credential");
+	const char *endpoint = json_string_value(json_object_get(meta, "tokenEndpoint"));
+	const char *client_id = json_string_value(json_object_get(meta, "clientId"));
+	const char *secret = json_string_value(json_object_get(rec, "oauthClientSecret"));
+	const char *name = json_string_value(json_object_get(rec, "name"));
+	char *form = NULL, iso[ZK_ISO8601_MAX];
+	long status = 0;
+	json_t *tok = NULL;
+
+	if (!append_param(&form, "grant_type", "refresh_token") &&
+	    !append_param(&form, "refresh_token", json_string_value(json_object_get(cred, "refreshToken"))) &&
+	    (!client_id || !append_param(&form, "client_id", client_id)) &&
+	    (!secret || !append_param(&form, "client_secret", secret)))
+		tok = http_json(endpoint, form, &status);
+	zk_wipe_str(form);
+	const char *access = json_string_value(json_object_get(tok, "access_token"));
+	if (status != 200 || !access || !*access) {
+		const char *err = json_string_value(json_object_get(tok, "error"));
+		audit_async_target(t->v, "oauth.refresh_failed", t->user, name, false, err ? err : "refresh failed",
+				   t->ip);
+		if (t->mode == 0) {
+			zk_http_reply(t->r, 502, json_pack("{ssssss}", "error", "The provider refused the refresh", "code",
+							   "OAUTH_REFRESH", "details", err ? err : "no access_token"));
+		} else {
+			/* The stored tokens, as they are: the caller sees the expiry and the failure. */
+			json_t *view = integration_view(rec, true);
+			json_object_set_new(view, "refreshFailed", json_true());
+			zk_http_reply(t->r, 200, view);
+		}
+		json_decref(tok);
+		return;
+	}
+	json_t *plain = json_deep_copy(rec), *nc = json_object_get(plain, "credential"), *x;
+	json_object_set_new(nc, "accessToken", json_string(access));
+	if ((x = json_object_get(tok, "refresh_token")) && json_is_string(x))
+		json_object_set(nc, "refreshToken", x); /* rotated */
+	if ((x = json_object_get(tok, "token_type")) && json_is_string(x))
+		json_object_set(nc, "tokenType", x);
+	if ((x = json_object_get(tok, "id_token")) && json_is_string(x))
+		json_object_set(nc, "idToken", x);
+	int64_t now = zk_now_ms();
+	json_int_t sec = json_integer_value(json_object_get(tok, "expires_in"));
+	if (sec > 0 && sec < 10LL * 365 * 86400) {
+		char e[ZK_ISO8601_MAX];
+		zk_iso8601(e, now + sec * 1000);
+		json_object_set_new(plain, "expiresAt", json_string(e));
+	} else {
+		json_object_set_new(plain, "expiresAt", json_null());
+	}
+	json_decref(tok);
+	zk_iso8601(iso, now);
+	json_object_set_new(plain, "updatedAt", json_string(iso));
+	json_object_set_new(plain, "updatedBy", json_string("oauth-refresh"));
+
+	struct personal_write *a = calloc(1, sizeof(*a));
+	struct job *j = a ? personal_job(a, t->r) : NULL;
+	if (!j) {
+		json_decref(plain);
+		free(a);
+		zk_http_error(t->r, 500, "Internal error", NULL);
+		return;
+	}
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	a->plain = plain;
+	a->action = "integration";
+	a->reply_as_is = true;
+	snprintf(a->user, sizeof(a->user), "%s", t->user);
+	snprintf(a->jti, sizeof(a->jti), "%s", t->jti);
+	snprintf(a->ip, sizeof(a->ip), "%s", t->ip);
+	if (t->mode == 0) {
+		a->reply = json_pack("{sbsOsO}", "success", 1, "service", json_object_get(plain, "service"), "expiresAt",
+				     json_object_get(plain, "expiresAt"));
+	} else {
+		a->reply = integration_view(plain, true);
+		json_object_set_new(a->reply, "refreshed", json_true());
+	}
+	writer_submit(t->v->writer, j);
+	t->r = NULL;
+}
+
+static void *refresh_thread(void *p)
+{
+	struct refresh_task *t = p;
+	run_refresh(t);
+	if (t->r)
+		zk_http_resume(t->r);
+	refresh_task_free(t);
+	return NULL;
+}
+
+static void defer_refresh(struct zk_http_req *r, void *arg)
+{
+	if (!spawn(arg, refresh_thread)) {
+		refresh_task_free(arg);
+		zk_http_error(r, 500, "Internal error", NULL);
+		zk_http_resume(r);
+	}
+}
+
+void oauth_refresh(struct vault *v, struct zk_http_req *r, json_t *rec, bool capability, const char *user,
+		   const char *jti, const char *ip)
+{
+	struct refresh_task *t = calloc(1, sizeof(*t));
+	if (!t || zk_curl_global_init() != 0) {
+		free(t);
+		json_decref(rec);
+		zk_http_error(r, 500, "Internal error", NULL);
+		return;
+	}
+	t->v = v;
+	t->r = r;
+	t->rec = rec;
+	t->mode = capability ? 1 : 0;
+	snprintf(t->user, sizeof(t->user), "%s", user ? user : "owner");
+	snprintf(t->jti, sizeof(t->jti), "%s", jti ? jti : "");
+	snprintf(t->ip, sizeof(t->ip), "%s", ip ? ip : "");
+	zk_http_defer(r, defer_refresh, t);
+}
+
+void handle_oauth_refresh(struct zk_http_req *r, void *app)
+{
+	struct vault *v = app;
+	char name[VAULTD_NAME_MAX + 1], details[160], ip[48];
+	json_t *rec = NULL;
+
+	if (!require_personal(v, r) || !require_management(v, r))
+		return;
+	const char *problem = personal_id_problem(r->param[0]);
+	if (problem) {
+		snprintf(details, sizeof(details), "service: %s", problem);
+		validation_error(r, "Invalid URL parameters", details);
+		return;
+	}
+	if (!require_unlocked(v, r))
+		return;
+	snprintf(name, sizeof(name), INTEGRATION_PREFIX "%s", r->param[0]);
+	unsigned slot = zk_brlock_rdlock(&v->state_lock);
+	int found = personal_read(v, name, &rec, NULL);
+	zk_brlock_rdunlock(&v->state_lock, slot);
+	if (found != 1) {
+		json_decref(rec);
+		zk_http_error(r, found < 0 ? 500 : 404, found < 0 ? "Failed to read integration" : "Integration not found",
+			      NULL);
+		return;
+	}
+	if (strcmp(json_string_value(json_object_get(rec, "type")) ?: "", "oauth") ||
+	    !json_string_value(json_object_get(json_object_get(rec, "credential"), "refreshToken")) ||
+	    !json_string_value(json_object_get(json_object_get(rec, "metadata"), "tokenEndpoint"))) {
+		json_decref(rec);
+		zk_http_error(r, 409, "This integration has no refresh token or token endpoint", "NOT_REFRESHABLE");
+		return;
+	}
+	client_address(v, r, ip);
+	oauth_refresh(v, r, rec, false, "owner", NULL, ip);
 }

@@ -52,6 +52,7 @@ struct personal_write {
 	char user[130], jti[33], ip[48];
 	struct index_entry entry, entry2;
 	json_t *reply;
+	bool reply_as_is; /* answer reply without version/created (a read that refreshed) */
 };
 
 /* Hands a to the writer (which frees it); the job answers r. */
@@ -69,6 +70,13 @@ void handle_integration_put(struct zk_http_req *r, void *app);
 void handle_integration_delete(struct zk_http_req *r, void *app);
 void handle_oauth_start(struct zk_http_req *r, void *app);    /* oauth.c */
 void handle_oauth_callback(struct zk_http_req *r, void *app); /* oauth.c */
+void handle_oauth_refresh(struct zk_http_req *r, void *app);  /* oauth.c */
+/* An oauth integration with a refresh token that expires within a minute (or has expired). */
+bool oauth_refresh_due(const json_t *rec);
+/* Refreshes rec (taken) on a thread, stores the new tokens and answers r: with the credential view when
+ * capability, else {"success","service","expiresAt"}. */
+void oauth_refresh(struct vault *v, struct zk_http_req *r, json_t *rec, bool capability, const char *user,
+		   const char *jti, const char *ip);
 /* Pure validator of the start body (fuzz/fuzz_personal.c). */
 const char *oauth_start_problem(const json_t *body);
 void handle_transcript_list(struct zk_http_req *r, void *app);

@@ -189,6 +189,7 @@ const struct zk_route vaultd_routes[] = {
 	{ "DELETE", "/v1/integrations/:service", handle_integration_delete },
 	{ "POST", "/v1/oauth/:service/start", handle_oauth_start },
 	{ "GET", "/v1/oauth/callback", handle_oauth_callback },
+	{ "POST", "/v1/oauth/:service/refresh", handle_oauth_refresh },
 	{ "GET", "/v1/transcripts", handle_transcript_list },
 	{ "GET", "/v1/transcripts/:id", handle_transcript_get },
 	{ "POST", "/v1/transcripts/:id", handle_transcript_append },

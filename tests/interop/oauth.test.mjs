@@ -34,19 +34,20 @@ function browse(jar, method, url, form) {
   });
 }
 
-async function startProvider(t, redirectUri, clientSecret) {
+async function startProvider(t, redirectUri, clientSecret, { grantTypes = ['authorization_code'], extra = {} } = {}) {
   const server = http.createServer();
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients: [{ client_id: 'zkvault-test', client_secret: clientSecret, redirect_uris: [redirectUri],
-      grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post' }],
+      grant_types: grantTypes, response_types: ['code'], token_endpoint_auth_method: 'client_secret_post' }],
     pkce: { required: () => true },
     features: { devInteractions: { enabled: true } },
     async findAccount(ctx, id) {
       return { accountId: id, async claims() { return { sub: id, email: `${id}@example.test` }; } };
     },
     claims: { openid: ['sub'], email: ['email'] },
+    ...extra,
   });
   provider.on('server_error', (ctx, err) => console.error('provider error', err));
   const seen = [];
@@ -145,6 +146,60 @@ test('oidc-provider: PKCE flow end to end; the vault holds the tokens, the manag
   }
   const audit = await v.audit('?limit=50');
   assert.ok(audit.some((e) => e.action === 'integration.created' && e.secretKey === 'integration:example'));
+});
+
+async function userinfo(issuer, access) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(`${issuer}/me`);
+    http.get({ host: u.hostname, port: u.port, path: u.pathname, headers: { Authorization: `Bearer ${access}` } }, (res) => {
+      let s = '';
+      res.on('data', (c) => (s += c));
+      res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(s) }));
+    }).on('error', reject);
+  });
+}
+
+test('oidc-provider: the vault refreshes a token about to expire before handing it out, and on demand', async (t) => {
+  const v = await Vaultd.start({ args: ['--kind', 'user'] });
+  t.after(() => v.close());
+  await v.initAndUnlock(newPassword());
+  const redirectUri = `http://127.0.0.1:${v.port}/v1/oauth/callback`;
+  const clientSecret = `cs-${hex(16)}`;
+  // Access tokens live 30 s (inside the vault's one-minute refresh window); refresh tokens are always issued.
+  const op = await startProvider(t, redirectUri, clientSecret, { grantTypes: ['authorization_code', 'refresh_token'],
+    extra: { ttl: { AccessToken: 30, RefreshToken: 3600, IdToken: 30, Grant: 3600, Session: 3600, Interaction: 600 },
+      issueRefreshToken: async () => true } });
+  const start = assertJson(await v.mgmt('POST', '/v1/oauth/svc/start', { issuer: op.issuer, clientId: 'zkvault-test',
+    clientSecret, redirectUri, scopes: ['openid'] }), 200);
+  const callback = new URL(await authorize(start.authorizationUrl));
+  assertJson(await v.req('GET', callback.pathname + callback.search), 200);
+  const tokenCalls = () => op.seen.filter((s) => s.startsWith('POST /token')).length;
+  assert.equal(tokenCalls(), 1);
+
+  const tok = await v.issueToken({ allowedSecrets: ['integration:*'], permissions: ['read'] });
+  const got = assertJson(await v.cap(tok.token, 'GET', '/v1/integrations/svc'), 200);
+  assert.equal(got.refreshed, true);
+  assert.equal(got.oauthClientSecret, undefined);
+  assert.equal(tokenCalls(), 2, 'refreshed at the token endpoint');
+  assert.equal((await userinfo(op.issuer, got.credential.accessToken)).status, 200);
+
+  const forced = await v.mgmt('POST', '/v1/oauth/svc/refresh');
+  assertJson(forced, 200);
+  assert.equal(forced.json.success, true);
+  assert.ok(forced.json.expiresAt);
+  assert.ok(!forced.text.includes(got.credential.accessToken) && !forced.text.includes(got.credential.refreshToken));
+  assert.equal(tokenCalls(), 3);
+  const meta = assertJson(await v.mgmt('GET', '/v1/integrations/svc'), 200);
+  assert.equal(meta.updatedBy, 'oauth-refresh');
+  assert.equal(meta.credential, undefined);
+  const again = assertJson(await v.cap(tok.token, 'GET', '/v1/integrations/svc'), 200);
+  assert.notEqual(again.credential.accessToken, got.credential.accessToken);
+  assert.equal((await userinfo(op.issuer, again.credential.accessToken)).status, 200);
+
+  // Not refreshable: an API key.
+  assertJson(await v.mgmt('PUT', '/v1/integrations/key', { type: 'api_key', apiKey: 'k' }), 200);
+  assertJson(await v.mgmt('POST', '/v1/oauth/key/refresh'), 409);
+  assertJson(await v.mgmt('POST', '/v1/oauth/none/refresh'), 404);
 });
 
 test('oauth: validation, explicit endpoints, a refused exchange and a denied authorization', async (t) => {
