@@ -6,6 +6,8 @@
 static const struct cli_option options[] = {
 	{ "user", 0, "UUID", "who unlocks, for the audit log", NULL },
 	{ "hardware-key", 0, NULL, "unlock with the hardware backup key instead (asked like the password)", NULL },
+	{ "sealed", 0, NULL, "derive the key here and send it sealed to the vault's transport key", NULL },
+	{ "transport-key", 0, "FINGERPRINT", "with --sealed: the transport key fingerprint to insist on", NULL },
 	{ 0 },
 };
 
@@ -18,13 +20,19 @@ const struct cli_spec cli_unlock_spec = {
 		   "'zkvault extend'). The password is asked on the terminal with echo off, or read as one\n"
 		   "line from standard input with --password-stdin. A wrong password exits 1; the vault\n"
 		   "allows 5 failed attempts per client address in 15 minutes. --hardware-key unlocks with\n"
-		   "the hardware backup key ('zkvault recovery hardware') instead, read the same way.",
+		   "the hardware backup key ('zkvault recovery hardware') instead, read the same way.\n"
+		   "--sealed runs Argon2id here with the vault's published parameters and sends only a box\n"
+		   "sealed to the vault's transport key with a single-use challenge, so a proxy in between\n"
+		   "sees neither the password nor the key; --transport-key pins that key's fingerprint.",
 	.examples = "  zkvault unlock\n"
-		    "  zkvault unlock --password-stdin < password-file\n",
+		    "  zkvault unlock --password-stdin < password-file\n"
+		    "  zkvault unlock --sealed --transport-key 1a2b-3c4d-5e6f-7a8b\n",
 };
 
 /* recover.c */
 int cli_unlock_hardware(struct cli *c, const char *user, json_t **out);
+/* sealed.c */
+int cli_unlock_sealed(struct cli *c, const char *user, const char *pin, json_t **out);
 
 int cli_unlock(int argc, char *argv[])
 {
@@ -35,7 +43,9 @@ int cli_unlock(int argc, char *argv[])
 
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if (cli_opt(&c, "hardware-key"))
+	if (cli_opt(&c, "sealed"))
+		rc = cli_unlock_sealed(&c, cli_opt(&c, "user"), cli_opt(&c, "transport-key"), &out);
+	else if (cli_opt(&c, "hardware-key"))
 		rc = cli_unlock_hardware(&c, cli_opt(&c, "user"), &out);
 	else
 		rc = cli_send_password(&c, "/unlock", "Vault password: ", false, cli_opt(&c, "user"), &out);

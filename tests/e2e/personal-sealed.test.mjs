@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { Vaultd, assertJson, newPassword, request, sqlite, uuid, waitFor } from './lib/vaultd.mjs';
+import { spawnZk } from './lib/cli.mjs';
 import sodiumModule from '../interop/node_modules/libsodium-wrappers-sumo/dist/modules-sumo/libsodium-wrappers.js';
 
 await sodiumModule.ready;
@@ -171,4 +172,28 @@ test('sealed unlock works on a group vault too', async (t) => {
   const { v, password } = await fresh(t, []);
   const { sealed } = await sealedUnlockBox(v.port, v.authToken, password);
   assertJson(await unlockSealed(v.port, v.authToken, sealed), 200);
+});
+
+test('zkvault unlock --sealed: through the logging proxy, with the transport key pinned', async (t) => {
+  const { v, password } = await fresh(t);
+  const proxy = await loggingProxy(t, v.port);
+  const env = { PATH: process.env.PATH, ZKVAULT_ADDR: `http://127.0.0.1:${proxy.port}`, ZKVAULT_AUTH_TOKEN: v.authToken };
+  let r = await spawnZk(['unlock', '--sealed', '--password-stdin'], { env, input: `${password}\n` }).done;
+  assert.equal(r.code, 0, r.stderr);
+  const fp = /fingerprint (\S+)/.exec(r.stderr)?.[1];
+  assert.match(fp, /^[0-9a-f]{4}(-[0-9a-f]{4}){3}$/);
+  assert.equal((await v.status()).unlocked, true);
+  await v.lock();
+  r = await spawnZk(['unlock', '--sealed', '--transport-key', '0000-0000-0000-0000', '--password-stdin'],
+    { env, input: `${password}\n` }).done;
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /refusing/);
+  r = await spawnZk(['unlock', '--sealed', '--transport-key', fp, '--password-stdin'], { env, input: 'wrong password here\n' }).done;
+  assert.equal(r.code, 1, r.stderr);
+  r = await spawnZk(['unlock', '--sealed', '--transport-key', fp, '--password-stdin', '--json'], { env, input: `${password}\n` }).done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).success, true);
+  const log = proxy.text();
+  assert.ok(log.includes(Buffer.from('"sealed"')));
+  assert.ok(!log.includes(Buffer.from(password)), 'password in the proxy log');
 });
