@@ -171,6 +171,15 @@ test('transcripts: append-only, read back in order while unlocked, listed, expor
   const exp = assertJson(await v.mgmt('GET', '/export'), 200);
   assert.ok(!JSON.stringify(exp).includes(marker));
   assert.ok(exp.vault.records.length >= 5 + 1 + 8 + 1 + 1 + 1);
+  // Imported into a fresh personal vault, the same password opens them.
+  const b = await Vaultd.start({ args: ['--kind', 'user'] });
+  t.after(() => b.close());
+  assertJson(await b.mgmt('POST', '/import', { vault: exp.vault }), 200, { success: true, message: 'Vault imported' });
+  await b.unlock(password);
+  r = assertJson(await b.mgmt('GET', '/v1/transcripts/session-2?limit=1000'), 200);
+  assert.equal(r.count, 8);
+  assert.equal(r.entries.length, 8);
+
   await v.lock();
   assertJson(await v.mgmt('GET', '/v1/transcripts/session-1'), 423);
   await v.restart();
