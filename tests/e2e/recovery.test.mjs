@@ -221,7 +221,16 @@ test('rekey re-encrypts everything; kill -9 at any point leaves the old or the n
     for (const i of [0, 1, N - 1, Math.floor(N / 2)])
       assert.equal((await v.get(t2.token, `s${i}`)).json.value, `value-${i}`);
   }
-  assert.deepEqual([...outcomes].sort(), ['new', 'old'], 'kills landed both before and after the commit');
+  // Whatever the timing, an acknowledged rekey is durable: kill -9 right after its 200.
+  const before = await v.issueToken({ permissions: ['read'] });
+  assertJson(await v.mgmt('POST', '/rekey', { password }), 200);
+  await v.kill9();
+  await v.start();
+  await v.unlock(password);
+  assertJson(await v.get(before.token, 's0'), 401);
+  const t3 = await v.issueToken({ permissions: ['read'] });
+  assert.equal(assertJson(await v.cap(t3.token, 'GET', '/secrets'), 200).keys.length, N);
+  assert.ok(outcomes.has('old'), 'a kill early in a rekey leaves the old state');
   const verify = await import('./lib/vaultd.mjs').then((m) => m.runZkvault(['vaultd', '--verify-audit', '--data-dir', v.dataDir]));
   assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });
