@@ -11,6 +11,7 @@
 #include "vaultd/common.h"
 #include "vaultd/limiter.h"
 #include "vaultd/rekey.h"
+#include "vaultd/sealed.h"
 #include "vaultd/session.h"
 #include "vaultd/tokens.h"
 
@@ -78,7 +79,9 @@ void handle_password(struct zk_http_req *r, void *app)
 	if (session_unlock_limited(v, r, ip) || !require_management(v, r) || !body_object(r, &body))
 		return;
 	json_t *cur = json_object_get(body, "currentPassword"), *next = json_object_get(body, "newPassword");
-	if (!json_is_string(cur) || !json_string_length(cur))
+	if (json_object_get(body, "sealed"))
+		sealed_password(v, r, body, ip); /* sealed.c: the client ran the KDF for both passwords */
+	else if (!json_is_string(cur) || !json_string_length(cur))
 		validation_error(r, "Invalid request body", "currentPassword: Required");
 	else if (!json_is_string(next))
 		validation_error(r, "Invalid request body", "newPassword: Required");

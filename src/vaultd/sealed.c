@@ -220,3 +220,122 @@ out:
 	sodium_free(vmk);
 	json_decref(inner);
 }
+
+/*
+ * POST /password {"sealed"}: crypto_box_seal of {"purpose":"password","vaultId","challenge","currentKek",
+ * "newKek","kdf":{"opslimit","memlimit","salt"}}. The client ran Argon2id for both passwords (the new one with
+ * parameters and a salt it chose, at least the floor); the vault opens the password wrapper with currentKek and
+ * seals the VMK under newKek with those parameters. No password reaches the vault, so its length rule (16
+ * characters) is the client's to enforce.
+ */
+struct sealed_password_arg {
+	unsigned char wrapper[WRAPPER_BYTES];
+	char ip[48];
+};
+
+static int sealed_password_apply(struct vault *v, struct job *j)
+{
+	struct sealed_password_arg *a = j->arg;
+	struct audit_event e = { .action = "vault.password_changed", .user_id = "system", .ip = a->ip, .success = true };
+	if (session_put_wrapper(v, WRAPPER_PASSWORD, a->wrapper) != 0 ||
+	    audit_append(v, writer_state(v->writer), &e) != 0)
+		return 500;
+	return 0;
+}
+
+static void sealed_password_publish(struct vault *v, struct job *j)
+{
+	struct sealed_password_arg *a = j->arg;
+	wrapper_params(&v->kdf, a->wrapper, WRAPPER_BYTES);
+	v->password_enabled = true;
+}
+
+void sealed_password(struct vault *v, struct zk_http_req *r, json_t *body, const char *ip)
+{
+	json_t *inner = NULL, *kdf;
+	const char *problem = NULL, *s;
+	unsigned char challenge[SEALED_CHALLENGE_BYTES], blob[WRAPPER_BYTES];
+	unsigned char *cur = NULL, *next = NULL, *vmk = NULL;
+	struct zk_kdf_params p;
+	bool not_opened;
+
+	if (json_object_size(body) != 1 || !json_is_string(json_object_get(body, "sealed"))) {
+		validation_error(r, "Invalid request body", "sealed: Send only sealed (base64 of a sealed box)");
+		return;
+	}
+	if (!v->initialized || v->ocmt_pending) {
+		zk_http_error(r, 400, "Vault not initialized", NULL);
+		return;
+	}
+	if (!v->password_enabled) {
+		zk_http_error(r, 403, "Password unlock is disabled for this vault", "PASSWORD_DISABLED");
+		return;
+	}
+	inner = sealed_open_json(v, json_string_value(json_object_get(body, "sealed")), &problem, &not_opened);
+	if (!inner) {
+		if (not_opened)
+			sealed_failed(v, r, "system", ip, "sealed box does not open (password change)",
+				      "Invalid sealed request", "SEALED_INVALID");
+		else
+			validation_error(r, "Invalid request body", problem);
+		return;
+	}
+	if (zk_b64_decode_exact(challenge, sizeof(challenge), json_string_value(json_object_get(inner, "challenge"))) !=
+		    0 ||
+	    !sealed_challenge_consume(challenge)) {
+		sealed_failed(v, r, "system", ip, "unknown, expired or used challenge (password change)",
+			      "Unknown, expired or already used unlock challenge", "CHALLENGE_INVALID");
+		goto out;
+	}
+	s = json_string_value(json_object_get(inner, "purpose"));
+	if (!s || strcmp(s, "password") != 0 || !(s = json_string_value(json_object_get(inner, "vaultId"))) ||
+	    strcmp(s, v->vault_id_hex) != 0) {
+		sealed_failed(v, r, "system", ip, "sealed box for another vault or purpose",
+			      "The sealed box was made for another vault or purpose", "SEALED_MISMATCH");
+		goto out;
+	}
+	kdf = json_object_get(inner, "kdf");
+	p.opslimit = (uint64_t)json_integer_value(json_object_get(kdf, "opslimit"));
+	p.memlimit = (uint64_t)json_integer_value(json_object_get(kdf, "memlimit"));
+	if (!json_is_integer(json_object_get(kdf, "opslimit")) || !json_is_integer(json_object_get(kdf, "memlimit")) ||
+	    zk_b64_decode_exact(p.salt, ZK_SALT_BYTES, json_string_value(json_object_get(kdf, "salt"))) != 0 ||
+	    zk_kdf_check(&p) != 0) {
+		validation_error(r, "Invalid request body",
+				 "sealed.kdf: Expected {opslimit, memlimit, salt (16 bytes)} at or above the floor");
+		goto out;
+	}
+	cur = sodium_malloc(ZK_KEY_BYTES);
+	next = sodium_malloc(ZK_KEY_BYTES);
+	vmk = sodium_malloc(ZK_KEY_BYTES);
+	if (!cur || !next || !vmk) {
+		zk_http_error(r, 500, "Internal error", NULL);
+		goto out;
+	}
+	if (zk_b64_decode_exact(next, ZK_KEY_BYTES, json_string_value(json_object_get(inner, "newKek"))) != 0) {
+		validation_error(r, "Invalid request body", "sealed.newKek: Expected base64 of 32 bytes");
+		goto out;
+	}
+	if (zk_b64_decode_exact(cur, ZK_KEY_BYTES, json_string_value(json_object_get(inner, "currentKek"))) != 0 ||
+	    session_read_wrapper(v, WRAPPER_PASSWORD, blob) != 0 || wrapper_open(vmk, v, blob, sizeof(blob), cur) != 0) {
+		sealed_failed(v, r, "system", ip, "Invalid password (password change)", "Invalid password", NULL);
+		goto out;
+	}
+	struct sealed_password_arg *a = calloc(1, sizeof(*a));
+	struct job *j = a ? job_new(sealed_password_apply, sealed_password_publish, job_reply_done, r) : NULL;
+	if (!j) {
+		free(a);
+		zk_http_error(r, 500, "Failed to change password", NULL);
+		goto out;
+	}
+	wrapper_seal(a->wrapper, v, WRAPPER_PASSWORD, WRAPPER_KDF_ARGON2ID, &p, next, vmk);
+	snprintf(a->ip, sizeof(a->ip), "%s", ip);
+	j->arg = a;
+	j->free_arg = free;
+	defer_job(v, r, j);
+out:
+	sodium_memzero(challenge, sizeof(challenge));
+	sodium_free(cur);
+	sodium_free(next);
+	sodium_free(vmk);
+	json_decref(inner);
+}

@@ -33,4 +33,7 @@ void handle_unlock_challenge(struct zk_http_req *r, void *app);
 /* POST /unlock {"sealed"}, after the rate limit and management checks (session.c). */
 void sealed_unlock(struct vault *v, struct zk_http_req *r, json_t *body, const char *user, const char *ip);
 
+/* POST /password {"sealed"}, after the rate limit and management checks (rekey.c). */
+void sealed_password(struct vault *v, struct zk_http_req *r, json_t *body, const char *ip);
+
 #endif

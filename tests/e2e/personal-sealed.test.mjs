@@ -197,3 +197,42 @@ test('zkvault unlock --sealed: through the logging proxy, with the transport key
   assert.ok(log.includes(Buffer.from('"sealed"')));
   assert.ok(!log.includes(Buffer.from(password)), 'password in the proxy log');
 });
+
+test('sealed password change: both KEKs derived by the client; the old password stops working', async (t) => {
+  const { v, password } = await fresh(t);
+  await v.unlock(password);
+  const proxy = await loggingProxy(t, v.port);
+  const next = newPassword();
+  const wk = (await request(proxy.port, 'GET', '/.well-known/zkvault')).json;
+  const cur = na.crypto_pwhash(32, password, unb64(wk.kdf.salt), wk.kdf.opslimit, wk.kdf.memlimit, na.crypto_pwhash_ALG_ARGON2ID13);
+  const salt = na.randombytes_buf(16);
+  const kdf = { opslimit: 3, memlimit: 64 * 1024 * 1024, salt: b64(salt) };
+  const nk = na.crypto_pwhash(32, next, salt, kdf.opslimit, kdf.memlimit, na.crypto_pwhash_ALG_ARGON2ID13);
+  const box = async (fields) => {
+    const ch = (await request(proxy.port, 'GET', '/unlock/challenge', { headers: { 'X-Auth-Token': v.authToken } })).json.challenge;
+    const inner = { purpose: 'password', vaultId: wk.vaultId, challenge: ch, currentKek: b64(cur), newKek: b64(nk), kdf, ...fields };
+    return b64(na.crypto_box_seal(na.from_string(JSON.stringify(inner)), unb64(wk.transportPublicKey)));
+  };
+  const post = (sealed, extra = {}) =>
+    request(proxy.port, 'POST', '/password', { body: { sealed, ...extra }, headers: { 'X-Auth-Token': v.authToken } });
+
+  assertJson(await post(await box({ kdf: { ...kdf, opslimit: 1 } })), 400);
+  assertJson(await post(await box({}), { currentPassword: 'not sent in the clear' }), 400);
+  let r = await post(await box({ purpose: 'unlock' }));
+  assert.equal(r.json.code, 'SEALED_MISMATCH');
+  r = await post(await box({ currentKek: b64(new Uint8Array(32)) }));
+  assertJson(r, 401, { error: 'Invalid password' });
+  const good = await box({});
+  assertJson(await post(good), 200, { success: true });
+  r = await post(good);
+  assert.equal(r.json.code, 'CHALLENGE_INVALID');
+
+  assert.equal((await v.req('GET', '/.well-known/zkvault')).json.kdf.salt, b64(salt));
+  await v.lock();
+  assertJson(await v.unlockRaw(password), 401, { error: 'Invalid password' });
+  await v.unlock(next);
+  const log = proxy.text();
+  for (const needle of [password, next, Buffer.from(cur).toString('base64'), Buffer.from(nk).toString('base64'),
+    Buffer.from(cur).toString('hex'), Buffer.from(nk).toString('hex')])
+    assert.ok(!log.includes(Buffer.from(needle)), 'a secret in the proxy log');
+});
