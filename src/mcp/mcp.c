@@ -218,6 +218,33 @@ static json_t *tool_get_credentials(struct mcp_session *s, const json_t *args)
 	snprintf(path, sizeof(path), "/secrets/%s", service);
 	if (call_vault(s, "GET", path, NULL, &status, &reply, &res) != 0)
 		return res;
+	if (status == 404 || status == 403) {
+		/* A personal vault's integration (docs/API.md §Personal vault): the token needs an "integration:"
+		   pattern. The agent gets the access token only; the vault keeps (and uses) the refresh token. */
+		json_t *reply2 = NULL, *res2 = NULL;
+		long status2 = 0;
+		snprintf(path, sizeof(path), "/v1/integrations/%s", service);
+		if (call_vault(s, "GET", path, NULL, &status2, &reply2, &res2) == 0) {
+			json_t *cred = json_object_get(reply2, "credential");
+			if (status2 == 200 && json_is_object(cred)) {
+				json_t *o = json_pack("{sbsssO}", "success", 1, "service", service, "type",
+						      json_object_get(reply2, "type"));
+				static const char *const keep[] = { "apiKey", "accessToken", "tokenType", NULL };
+				for (int i = 0; o && keep[i]; i++)
+					if (json_object_get(cred, keep[i]))
+						json_object_set(o, keep[i], json_object_get(cred, keep[i]));
+				static const char *const meta[] = { "expiresAt", "scopes", "accountLabel", "version", NULL };
+				for (int i = 0; o && meta[i]; i++)
+					json_object_set(o, meta[i], json_object_get(reply2, meta[i]) ?: json_null());
+				json_decref(reply);
+				json_decref(reply2);
+				return tool_result(s, o, false);
+			}
+			json_decref(reply2);
+		} else {
+			json_decref(res2);
+		}
+	}
 	if (status == 200 && json_is_string(json_object_get(reply, "value"))) {
 		res = tool_result(s,
 				  json_pack("{sbsssssOsO}", "success", 1, "service", service, "type", "api_key", "apiKey",

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Vaultd, assertJson, hex, newPassword, readAllFiles, waitFor } from './lib/vaultd.mjs';
+import { spawnZk } from './lib/cli.mjs';
 
 async function fresh(t, args = ['--kind', 'user']) {
   const v = await Vaultd.start({ args });
@@ -188,4 +189,30 @@ test('transcripts: append-only, read back in order while unlocked, listed, expor
   assert.equal(r.entries[4].content, `${marker} #5`);
   await v.stop();
   for (const f of await readAllFiles(v.dataDir)) assert.ok(!f.data.includes(Buffer.from(marker)), f.path);
+});
+
+test('zkvault mcp: ocmt_get_credentials falls back to the integration, access token only', async (t) => {
+  const { v } = await fresh(t);
+  const apiKey = `sk-${hex(20)}`;
+  assertJson(await v.mgmt('PUT', '/v1/integrations/openai', { type: 'api_key', apiKey, accountLabel: 'me' }), 200);
+  assertJson(await v.mgmt('PUT', '/v1/integrations/gh', { type: 'oauth', accessToken: 'gho_live', refreshToken: 'ghr_secret',
+    tokenType: 'bearer', expiresAt: '2099-01-01T00:00:00Z' }), 200);
+  const tok = await v.issueToken({ allowedSecrets: ['integration:*'], permissions: ['read'] });
+  const lines = [
+    { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 't', version: '0' } } },
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+    { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'ocmt_get_credentials', arguments: { service: 'openai' } } },
+    { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'ocmt_get_credentials', arguments: { service: 'gh' } } },
+    { jsonrpc: '2.0', id: 4, method: 'tools/call', params: { name: 'ocmt_get_credentials', arguments: { service: 'none' } } },
+  ].map((m) => JSON.stringify(m)).join('\n') + '\n';
+  const r = await spawnZk(['mcp', '--addr', `http://127.0.0.1:${v.port}`],
+    { env: { PATH: process.env.PATH, ZKVAULT_TOKEN: tok.token }, input: lines }).done;
+  const answers = Object.fromEntries(r.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((m) => [m.id, m]));
+  const content = (id) => JSON.parse(answers[id].result.content[0].text);
+  assert.deepEqual({ ...content(2), version: undefined },
+    { success: true, service: 'openai', type: 'api_key', apiKey, expiresAt: null, scopes: [], accountLabel: 'me', version: undefined });
+  const gh = content(3);
+  assert.equal(gh.accessToken, 'gho_live');
+  assert.equal(gh.refreshToken, undefined, 'the refresh token stays in the vault');
+  assert.equal(answers[4].result.isError, true);
 });
