@@ -58,6 +58,12 @@ int record_open(json_t **out, const struct vault *v, const struct zk_keys *k, co
 #define CANON_DEPTH 32
 #define CANON_KEYS 64
 
+/* The spans of "value" and "metadata" in the top-level object. */
+struct canon_top {
+	const char *val, *meta;
+	size_t vlen, mlen;
+};
+
 static const char *canon_value(const char *p, const char *end, int depth);
 
 static const char *canon_string(const char *p, const char *end)
@@ -129,7 +135,7 @@ static const char *canon_number(const char *p, const char *end)
 	return q;
 }
 
-static const char *canon_object(const char *p, const char *end, int depth)
+static const char *canon_object(const char *p, const char *end, int depth, struct canon_top *top)
 {
 	const char *keys[CANON_KEYS];
 	size_t lens[CANON_KEYS];
@@ -148,8 +154,18 @@ static const char *canon_object(const char *p, const char *end, int depth)
 				return NULL;
 		keys[nkeys] = k;
 		lens[nkeys++] = (size_t)(p - k);
-		if (p == end || *p++ != ':' || !(p = canon_value(p, end, depth + 1)) || p == end)
+		if (p == end || *p++ != ':')
 			return NULL;
+		const char *v = p;
+		if (!(p = canon_value(p, end, depth + 1)) || p == end)
+			return NULL;
+		if (top && lens[nkeys - 1] == 7 && !memcmp(k, "\"value\"", 7)) {
+			top->val = v;
+			top->vlen = (size_t)(p - v);
+		} else if (top && lens[nkeys - 1] == 10 && !memcmp(k, "\"metadata\"", 10)) {
+			top->meta = v;
+			top->mlen = (size_t)(p - v);
+		}
 		if (*p == '}')
 			return p + 1;
 		if (*p++ != ',')
@@ -165,7 +181,7 @@ static const char *canon_value(const char *p, const char *end, int depth)
 	case '"':
 		return canon_string(p, end);
 	case '{':
-		return canon_object(p, end, depth);
+		return canon_object(p, end, depth, NULL);
 	case '[':
 		p++;
 		if (p < end && *p == ']')
@@ -189,41 +205,20 @@ static const char *canon_value(const char *p, const char *end, int depth)
 	}
 }
 
-/* The spans of the top-level "value" and "metadata" of a canonical record; false when it is not one. */
-static bool canon_record(const char *p, const char *end, const char **val, size_t *vlen, const char **meta,
-			 size_t *mlen)
+/* One pass over a canonical record, noting its top-level "value" and "metadata"; false when it is not one. */
+static bool canon_record(const char *p, const char *end, struct canon_top *top)
 {
-	const char *q = p;
-	*val = *meta = NULL;
-	if (p == end || *p != '{' || canon_value(p, end, 0) != end)
-		return false;
-	if (end - p == 2)
-		return false; /* {} */
-	q = p + 1;
-	for (;;) {
-		const char *k = q, *ke = canon_string(q, end);
-		const char *v = ke + 1, *ve = canon_value(v, end, 1);
-		if (ke - k == 7 && !memcmp(k, "\"value\"", 7)) {
-			*val = v;
-			*vlen = (size_t)(ve - v);
-		} else if (ke - k == 10 && !memcmp(k, "\"metadata\"", 10)) {
-			*meta = v;
-			*mlen = (size_t)(ve - v);
-		}
-		if (*ve == '}')
-			break;
-		q = ve + 1;
-	}
-	return *val && *meta;
+	memset(top, 0, sizeof(*top));
+	return p < end && *p == '{' && canon_object(p, end, 0, top) == end && top->val && top->meta;
 }
 
 int record_reply(char **out, const struct vault *v, const struct zk_keys *k, const struct index_entry *e,
 		 const char *key)
 {
 	struct zk_aad a;
-	size_t n, klen = strlen(key), vlen = 0, mlen = 0;
-	const char *val, *meta;
-	unsigned char *m;
+	struct canon_top top;
+	size_t n, klen = strlen(key);
+	unsigned char small[512], *m; /* plaintext: on the stack when it fits, wiped either way */
 	int rc = 1;
 
 	/* The key is a checked secret name (letters, digits, "_.-"): it needs no escaping. */
@@ -233,28 +228,40 @@ int record_reply(char **out, const struct vault *v, const struct zk_keys *k, con
 	if (e->sealed_len < ZK_SEAL_OVERHEAD)
 		return 1;
 	n = e->sealed_len - ZK_SEAL_OVERHEAD;
-	if (!(m = zk_wipe_malloc(n + 1)))
+	if (!(m = n < sizeof(small) ? small : zk_wipe_malloc(n)))
 		return -1;
 	record_aad(&a, v, e->name_hash, e->record_id, e->version, e->tombstone);
-	if (zk_open(m, e->sealed, e->sealed_len, &a, k->record_aead) != 0) {
-		zk_wipe_free(m);
-		return -1;
-	}
-	if (canon_record((const char *)m, (const char *)m + n, &val, &vlen, &meta, &mlen)) {
-		size_t cap = klen + vlen + mlen + 64;
-		char *t = zk_wipe_malloc(cap);
-		if (!t) {
-			rc = -1;
+	if (zk_open(m, e->sealed, e->sealed_len, &a, k->record_aead) != 0)
+		rc = -1;
+	else if (canon_record((const char *)m, (const char *)m + n, &top)) {
+		char num[20], *d = num + sizeof(num);
+		uint64_t x = e->version;
+		do
+			*--d = (char)('0' + x % 10);
+		while (x /= 10);
+		size_t dn = (size_t)(num + sizeof(num) - d);
+		char *t = zk_wipe_malloc(8 + klen + 10 + top.vlen + 12 + top.mlen + 11 + dn + 2), *o = t;
+#define PUT(s, len) (memcpy(o, (s), (len)), o += (len))
+		if (t) {
+			PUT("{\"key\":\"", 8);
+			PUT(key, klen);
+			PUT("\",\"value\":", 10);
+			PUT(top.val, top.vlen);
+			PUT(",\"metadata\":", 12);
+			PUT(top.meta, top.mlen);
+			PUT(",\"version\":", 11);
+			PUT(d, dn);
+			PUT("}", 2); /* with the terminating NUL */
+			*out = t;
+			rc = 0;
 		} else {
-			int len = snprintf(t, cap, "{\"key\":\"%s\",\"value\":%.*s,\"metadata\":%.*s,\"version\":%llu}",
-					   key, (int)vlen, val, (int)mlen, meta, (unsigned long long)e->version);
-			rc = len > 0 && (size_t)len < cap ? 0 : -1;
-			if (rc == 0)
-				*out = t;
-			else
-				zk_wipe_free(t);
+			rc = -1;
 		}
+#undef PUT
 	}
-	zk_wipe_free(m);
+	if (m == small)
+		sodium_memzero(small, n);
+	else
+		zk_wipe_free(m);
 	return rc;
 }
