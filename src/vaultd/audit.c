@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "lib/clock.h"
 #include "lib/mem.h"
@@ -32,6 +34,7 @@ struct read_audit {
 	bool kicked; /* the writer was woken and has not started draining yet */
 	struct read_entry *ring;
 	size_t head, count;
+	size_t used; /* entries [0, used) may be resident; see release_ring */
 	int64_t last_checkpoint_ms;
 };
 
@@ -115,7 +118,10 @@ int audit_read_agent(struct vault *v, const struct audit_event *e, const char *a
 	/* A quarter full: wake the writer now rather than at its next 100 ms tick, before the ring fills. */
 	if (ra->count >= RING_SIZE / 4 && !ra->kicked)
 		kick = ra->kicked = true;
-	struct read_entry *r = &ra->ring[(ra->head + ra->count++) % RING_SIZE];
+	size_t slot = (ra->head + ra->count++) % RING_SIZE;
+	if (slot >= ra->used)
+		ra->used = slot + 1;
+	struct read_entry *r = &ra->ring[slot];
 	COPY(r->action, e->action);
 	COPY(r->user_id, e->user_id);
 	COPY(r->secret_key, e->secret_key);
@@ -257,6 +263,26 @@ int audit_append(struct vault *v, struct writer_state *st, const struct audit_ev
 	return append_entry(v, st, e, zk_now_ms(), 1, NULL);
 }
 
+/*
+ * The ring is 2.7 MB. Refilled from its start whenever it empties, a light read load keeps only its first
+ * pages in use; after a burst has spread entries beyond the first eighth, those pages (wiped entries, zeros)
+ * go back to the kernel, so an idle vault does not keep the burst resident. Called with ra->lock held, empty.
+ */
+static void release_ring(struct read_audit *ra)
+{
+	const size_t keep = RING_SIZE / 8;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t from = ((uintptr_t)&ra->ring[keep] + page - 1) & ~(page - 1);
+	uintptr_t to = (uintptr_t)&ra->ring[ra->used] & ~(page - 1);
+
+	ra->head = 0;
+	if (ra->used <= keep)
+		return;
+	if (from < to)
+		madvise((void *)from, to - from, MADV_DONTNEED);
+	ra->used = keep;
+}
+
 void audit_flush_reads(struct vault *v, struct writer_state *st)
 {
 	struct read_audit *ra = v->raudit;
@@ -272,7 +298,8 @@ void audit_flush_reads(struct vault *v, struct writer_state *st)
 		r = ra->ring[ra->head];
 		sodium_memzero(&ra->ring[ra->head], sizeof(r));
 		ra->head = (ra->head + 1) % RING_SIZE;
-		ra->count--;
+		if (!--ra->count)
+			release_ring(ra);
 		if (ra->waiting)
 			pthread_cond_broadcast(&ra->drained);
 		pthread_mutex_unlock(&ra->lock);

@@ -1,5 +1,8 @@
 #include "vaultd/writer.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +154,7 @@ static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 	int64_t last_flush = zk_mono_ms();
+	bool trimmed = false;
 
 	pthread_mutex_lock(&w->lock);
 	while (!w->stop || w->head) {
@@ -188,7 +192,18 @@ static void *writer_main(void *arg)
 		if (batch) {
 			run_batch(w, batch);
 			last_flush = now;
+			trimmed = false;
 		}
+#ifdef __GLIBC__
+		/*
+		 * A second without work: give the free pages of the malloc arenas back (a load leaves the HTTP threads'
+		 * arenas holding the connections' 64 KB pools), so an idle vault's RSS is what it holds, not its peak.
+		 */
+		if (!batch && !trimmed && now - last_flush >= 1000) {
+			malloc_trim(0);
+			trimmed = true;
+		}
+#endif
 		threshold_sweep(w->v);
 
 		pthread_mutex_lock(&w->lock);
