@@ -25,6 +25,7 @@ static const struct cli_option issue_options[] = {
 
 static const struct cli_spec issue_spec = {
 	.name = "token issue",
+	.brief = "issue a capability token (management token, vault unlocked)",
 	.operands = "",
 	.flags = CLI_NET | CLI_MGMT | CLI_JSON,
 	.options = issue_options,
@@ -45,6 +46,7 @@ static const struct cli_option attenuate_options[] = {
 
 static const struct cli_spec attenuate_spec = {
 	.name = "token attenuate",
+	.brief = "derive a narrower token offline from the capability token",
 	.operands = "",
 	.flags = CLI_CAP | CLI_JSON,
 	.options = attenuate_options,
@@ -63,6 +65,7 @@ static const struct cli_option revoke_options[] = {
 
 static const struct cli_spec revoke_spec = {
 	.name = "token revoke",
+	.brief = "revoke a token and every token derived from it",
 	.operands = "ID|TOKEN",
 	.min_operands = 1,
 	.max_operands = 1,
@@ -74,6 +77,7 @@ static const struct cli_spec revoke_spec = {
 
 static const struct cli_spec revoke_user_spec = {
 	.name = "token revoke-user",
+	.brief = "revoke every token issued so far to a user",
 	.operands = "UUID",
 	.min_operands = 1,
 	.max_operands = 1,
