@@ -1,5 +1,6 @@
 #include "vaultd/audit.h"
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -194,14 +195,73 @@ static json_t *event_json(const struct audit_event *e, uint64_t seq, int64_t ts,
 	return o;
 }
 
+static bool plain_ascii(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7E || *s == '"' || *s == '\\')
+			return false;
+	return true;
+}
+
+/* Appends to buf at *len; false when it does not fit. */
+__attribute__((format(printf, 4, 5))) static bool append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap - *len)
+		return false;
+	*len += (size_t)n;
+	return true;
+}
+
+/*
+ * The entry exactly as json_dumps(event_json(...), JSON_COMPACT) writes it, without building a jansson object
+ * (a read load with many tokens and secrets makes one entry per read, and the object cost more than the rest of
+ * the entry). Only when every string is printable ASCII with nothing to escape (ids, names, addresses, fixed
+ * words); otherwise, or when it does not fit, 0, and the caller takes the jansson path.
+ */
+static size_t event_text(char *buf, size_t cap, const struct audit_event *e, uint64_t seq, int64_t ts,
+			 uint64_t count, const char *agent)
+{
+	const char *user = e->user_id ? e->user_id : "system";
+	const char *opt[][2] = { { "secretKey", e->secret_key }, { "targetUserId", e->target_user_id },
+				 { "tokenId", e->token_id }, { "agentId", agent } };
+	char iso[ZK_ISO8601_MAX];
+	size_t len = 0;
+
+	if (!e->action || !plain_ascii(e->action) || !plain_ascii(user))
+		return 0;
+	zk_iso8601(iso, ts);
+	if (!append(buf, cap, &len, "{\"seq\":%llu,\"timestamp\":\"%s\",\"action\":\"%s\",\"userId\":\"%s\"",
+		    (unsigned long long)seq, iso, e->action, user))
+		return 0;
+	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
+		if (opt[i][1] && *opt[i][1] &&
+		    (!plain_ascii(opt[i][1]) || !append(buf, cap, &len, ",\"%s\":\"%s\"", opt[i][0], opt[i][1])))
+			return 0;
+	if (!append(buf, cap, &len, ",\"success\":%s", e->success ? "true" : "false"))
+		return 0;
+	if (e->error && *e->error && (!plain_ascii(e->error) || !append(buf, cap, &len, ",\"error\":\"%s\"", e->error)))
+		return 0;
+	if (e->ip && *e->ip && (!plain_ascii(e->ip) || !append(buf, cap, &len, ",\"ipAddress\":\"%s\"", e->ip)))
+		return 0;
+	if (count > 1 && !append(buf, cap, &len, ",\"count\":%llu", (unsigned long long)count))
+		return 0;
+	return append(buf, cap, &len, "}") ? len : 0;
+}
+
 static int append_entry(struct vault *v, struct writer_state *st, const struct audit_event *e, int64_t ts,
 			uint64_t count, const char *agent)
 {
 	uint64_t seq = st->audit_seq + 1;
-	json_t *o = event_json(e, seq, ts, count, agent);
 	/* Into a stack buffer (wiped below) when it fits: no allocations while serialising. */
 	char buf[1024];
-	size_t n = o ? json_dumpb(o, buf, sizeof(buf), JSON_COMPACT) : 0;
+	size_t n = event_text(buf, sizeof(buf), e, seq, ts, count, agent);
+	json_t *o = n ? NULL : event_json(e, seq, ts, count, agent);
+	if (o)
+		n = json_dumpb(o, buf, sizeof(buf), JSON_COMPACT);
 	char *text = n && n < sizeof(buf) ? buf : o ? json_dumps(o, JSON_COMPACT) : NULL;
 	unsigned char *blob = NULL;
 	size_t blen;
