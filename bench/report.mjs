@@ -92,6 +92,12 @@ if (values.rss_unlocked_kb) {
   row('RSS after init (locked, empty) MB', fmt(mb(values.rss_init_kb), 1), '', '', '(shown)', null);
   row('idle RSS unlocked, 1,000 secrets, 100 tokens, 10 s after load MB', fmt(mb(values.rss_unlocked_kb), 1),
     'OCMT 68 MB', `${(mb(values.rss_unlocked_kb) / 68).toFixed(2)}x`, '<= 8 MB (goal 4 MB)', mb(values.rss_unlocked_kb) <= 8);
+  if (values.mem_unlocked) {
+    results.rss.unlocked_pss_mb = mb(values.mem_unlocked.pss_kb);
+    results.rss.unlocked_uss_mb = mb(values.mem_unlocked.uss_kb);
+    row('  the same, PSS / USS (shared library pages divided / not counted) MB',
+      `${fmt(mb(values.mem_unlocked.pss_kb), 1)} / ${fmt(mb(values.mem_unlocked.uss_kb), 1)}`, '', '', '(shown)', null);
+  }
   row('RSS after lock MB', fmt(mb(values.rss_locked_kb), 1), '', '', '(shown)', null);
 }
 
@@ -99,8 +105,12 @@ if (values.rss_unlocked_kb) {
 if (values.coldstart_ms) {
   const c = values.coldstart_ms;
   results.coldstart = { median_ms: median(c), p90_ms: pct(c, 90), max_ms: Math.max(...c), each_ms: c };
+  results.coldstart.ignored_sigterm = values.coldstart_hung;
   row('cold start to first /health answer ms (median of 20; p90, max)', fmt(median(c), 1),
     `p90 ${fmt(pct(c, 90), 1)}, max ${fmt(Math.max(...c), 1)}`, '', '<= 20 ms', median(c) <= 20);
+  if (values.coldstart_hung)
+    row('  of those 20 vaults, stopped with SIGTERM right after their first answer, did not exit', values.coldstart_hung,
+      '', '', '0 (a vaultd bug)', false);
 }
 
 // Read cost vs vault size: each size as a ratio to the baseline measured next to it, so drift cancels.

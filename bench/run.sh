@@ -18,6 +18,8 @@ BUILD=$(cd "$BUILD" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 SECS=${BENCH_SECONDS:-3}
+MAIN_SECS=$SECS
+SIZE_SECS=2
 ROUNDS=${BENCH_ROUNDS:-3}
 BIG=${BENCH_BIG:-100000}
 BUDGET=${BENCH_BUDGET:-170}
@@ -67,6 +69,12 @@ child_cpu() {
 	awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$WORK/times"
 }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+# PSS (shared library pages divided among the processes that map them) and USS (pages of this process alone):
+# what one more vault costs on a machine running many.
+mem_json() {
+	awk '/^Pss:/ { p = $2 } /^Private_(Clean|Dirty):/ { u += $2 } END { printf "{\"pss_kb\":%d,\"uss_kb\":%d}", p, u }' \
+		"/proc/$1/smaps_rollup"
+}
 
 wait_file() {
 	local i
@@ -238,8 +246,10 @@ compare() {
 }
 
 # ---- reads -------------------------------------------------------------------------------------------------
-say "reads with 1 secret in the vault"
+say "reads with 1 secret in the vault ($SIZE_SECS s runs, like the comparison with $BIG secrets at the end)"
+SECS=$SIZE_SECS
 compare size1-single $CONNS_HI 2 read.lua BENCH_MODE=single
+SECS=$MAIN_SECS
 
 seed 1 1000
 say "reads with 1,000 secrets, 100 tokens"
@@ -252,10 +262,12 @@ LOAD_END=$(date +%s.%N)
 # ---- cold start and idle RSS (10 s after the load) ---------------------------------------------------------
 say "cold start (20 starts of a locked vault to its first /health answer)"
 "$COLDSTART" 20 -- "$BUILD/zkvault" vaultd --port '{PORT}' --data-dir "$WORK/cold/data" --group-id bench \
-	2>/dev/null >"$WORK/coldstart" || die "cold start failed"
+	2>"$WORK/coldstart.err" >"$WORK/coldstart" || die "cold start failed: $(grep coldstart: "$WORK/coldstart.err")"
 value coldstart_ms "[$(paste -sd, "$WORK/coldstart")]"
+value coldstart_hung "$(sed -n 's/^coldstart: \([0-9]*\) of.*/\1/p' "$WORK/coldstart.err" | grep . || echo 0)"
 sleep "$(awk -v e="$LOAD_END" -v n="$(date +%s.%N)" 'BEGIN { s = 10 - (n - e); print (s > 0 ? s : 0) }')"
 value rss_unlocked_kb "$(rss_kb "$V")"
+value mem_unlocked "$(mem_json "$V")"
 say "idle RSS unlocked, 1,000 secrets, 100 cached tokens: $(rss_kb "$V") kB"
 
 # ---- unlock against bare crypto_pwhash, alternating --------------------------------------------------------
@@ -287,32 +299,42 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # ---- read cost vs vault size -------------------------------------------------------------------------------
-# The fill must leave time for the last comparison (4 runs per round, 2 rounds).
-left_for_fill() { awk -v e="$(elapsed)" -v b="$BUDGET" -v s="$SECS" 'BEGIN { printf "%d", b - e - 8 * (s + 0.5) - 5 }'; }
+# Writes above already added their new keys; bench-%06d secrets fill the vault up to BENCH_BIG records, as long
+# as the time left allows (the last comparison needs 8 runs of 2 s and the settle below).
+left_for_fill() { awk -v e="$(elapsed)" -v b="$BUDGET" -v s="$SIZE_SECS" 'BEGIN { printf "%d", b - e - 8 * (s + 0.5) - 4 }'; }
+records() { mgmt GET /metrics | awk '$1 == "zkvault_records" { print $2 }'; }
 size=1000
-say "filling the vault towards $BIG secrets"
+target=$((size + BIG - $(records)))
+say "filling the vault to $BIG secrets ($((target - size)) more)"
 fill_start=$(date +%s.%N)
-while [ "$size" -lt "$BIG" ]; do
-	next=$((size + 10000 > BIG ? BIG : size + 10000))
+while [ "$size" -lt "$target" ]; do
+	next=$((size + 10000 > target ? target : size + 10000))
 	t0=$(date +%s.%N)
 	seed "$size" "$next"
 	size=$next
 	per=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%d", (b - a) + 1 }')
-	if [ "$size" -lt "$BIG" ] && [ "$(left_for_fill)" -lt "$per" ]; then
-		say "stopping the fill at $size secrets to stay within ${BUDGET}s"
+	if [ "$size" -lt "$target" ] && [ "$(left_for_fill)" -lt "$per" ]; then
+		say "stopping the fill early to stay within ${BUDGET}s"
 		break
 	fi
 done
 value fill_rate "$(awk -v a="$fill_start" -v b="$(date +%s.%N)" -v n="$((size - 1000))" 'BEGIN { printf "%.0f", n / (b - a) }')"
-total=$(mgmt GET /metrics | awk '$1 == "zkvault_records" { print $2 }')
+# Let the writer finish what the fill left (WAL checkpoint, audit): the reads should meet an idle vault.
+for ((i = 0; i < 20; i++)); do
+	a=$(proc_ticks "$V")
+	sleep 0.2
+	[ $(($(proc_ticks "$V") - a)) -le 1 ] && break
+done
+total=$(records)
 value big_size "$total"
-say "reads with $total secrets in the vault"
+say "reads with $total secrets in the vault ($SIZE_SECS s runs)"
+SECS=$SIZE_SECS
 compare sizebig-single $CONNS_HI 2 read.lua BENCH_MODE=single
 compare sizebig-rotate $CONNS_HI 2 read.lua BENCH_MODE=rotate BENCH_KEYS="$size"
 
 BUSY_AFTER=$(quiet_check)
 value busy_after "$BUSY_AFTER"
-value machine "{\"cores\":$(nproc),\"cpu\":\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\",\"kernel\":\"$(uname -r)\",\"commit\":\"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"seconds_per_run\":$SECS,\"rounds\":$ROUNDS,\"elapsed_s\":$(elapsed)}"
+value machine "{\"cores\":$(nproc),\"cpu\":\"$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)\",\"kernel\":\"$(uname -r)\",\"commit\":\"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)\",\"date\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"seconds_per_run\":$MAIN_SECS,\"rounds\":$ROUNDS,\"elapsed_s\":$(elapsed)}"
 
 node "$HERE/report.mjs" "$RAW" "$HERE/results.json"
 say "done; bench/results.json written"
