@@ -265,6 +265,10 @@ say "cold start (20 starts of a locked vault to its first /health answer)"
 	2>"$WORK/coldstart.err" >"$WORK/coldstart" || die "cold start failed: $(grep coldstart: "$WORK/coldstart.err")"
 value coldstart_ms "[$(paste -sd, "$WORK/coldstart")]"
 value coldstart_hung "$(sed -n 's/^coldstart: \([0-9]*\) of.*/\1/p' "$WORK/coldstart.err" | grep . || echo 0)"
+# The reference point: the bare baseline (libmicrohttpd + libsodium only) started the same way.
+"$COLDSTART" 20 -- "$LIMIT" --port '{PORT}' --tokens "$WORK/tokens" --secrets 1 2>/dev/null >"$WORK/coldstart.limit" ||
+	die "cold start of the baseline failed"
+value coldstart_limit_ms "[$(paste -sd, "$WORK/coldstart.limit")]"
 sleep "$(awk -v e="$LOAD_END" -v n="$(date +%s.%N)" 'BEGIN { s = 10 - (n - e); print (s > 0 ? s : 0) }')"
 value rss_unlocked_kb "$(rss_kb "$V")"
 value mem_unlocked "$(mem_json "$V")"
