@@ -19,6 +19,7 @@
 #include "lib/curlmem.h"
 #include "lib/http.h"
 #include "lib/mem.h"
+#include "lib/shutdown.h"
 #include "lib/subcommands.h"
 #include "mcp/mcp.h"
 #include "mcp/vault.h"
@@ -362,8 +363,7 @@ static int run_http(void)
 	fprintf(stderr, "mcp: Streamable HTTP on http://%s:%u/mcp (vault %s)\n", opt.bind, port, opt.addr);
 	if (opt.port_file && write_port_file(opt.port_file, port) != 0)
 		fprintf(stderr, "mcp: cannot write %s\n", opt.port_file);
-	while (!stop)
-		pause();
+	zk_shutdown_wait();
 	/* Let requests in flight finish (each is bounded by the vault's own timeouts). */
 	for (int i = 0; i < 400 && atomic_load(&inflight); i++)
 		usleep(100 * 1000);
@@ -480,12 +480,17 @@ int mcp_main(int argc, char *argv[])
 	umask(077);
 	if ((rc = parse_options(argc, argv)) != 0)
 		return rc;
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	rc = opt.http ? run_http() : run_stdio();
+	if (opt.http) {
+		zk_shutdown_block();
+		rc = run_http();
+	} else {
+		struct sigaction sa = { .sa_handler = on_signal };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		rc = run_stdio();
+	}
 	zk_wipe_str(opt.token);
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "lib/mem.h"
+#include "lib/shutdown.h"
 #include "vaultd/audit.h"
 #include "vaultd/ceilings.h"
 #include "vaultd/revlist.h"
@@ -43,14 +44,6 @@ static void usage(FILE *f)
 		"  --allow-insecure-use-origins  POST /secrets/:key/use may also send to http://127.0.0.1,\n"
 		"                        localhost or [::1] (tests only; https is required otherwise)\n"
 		"  --verify-audit        check the audit chain and checkpoints of the data dir, then exit\n");
-}
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
 }
 
 static char *read_token_file(const char *path)
@@ -258,6 +251,7 @@ int vaultd_main(int argc, char *argv[])
 		vault_free(&v);
 		return rc;
 	}
+	zk_shutdown_block();
 	if (revocations_load(&v) != 0 || !(v.writer = writer_start(&v))) {
 		fprintf(stderr, "vaultd: cannot load the vault state\n");
 		vault_free(&v);
@@ -274,12 +268,6 @@ int vaultd_main(int argc, char *argv[])
 		.nroutes = vaultd_nroutes,
 		.app = &v,
 	};
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
 	struct zk_http_server *http = zk_http_start(&hc, err, sizeof(err));
 	if (!http) {
 		fprintf(stderr, "vaultd: %s\n", err);
@@ -293,8 +281,7 @@ int vaultd_main(int argc, char *argv[])
 	if (port_file && write_port_file(port_file, port) != 0)
 		fprintf(stderr, "vaultd: cannot write %s\n", port_file);
 
-	while (!stop)
-		pause();
+	zk_shutdown_wait();
 
 	fprintf(stderr, "vaultd: shutting down\n");
 	use_shutdown();
