@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "lib/libcurl.h"
 #include "lib/mem.h"
 #include "lib/term.h"
 
@@ -328,7 +329,7 @@ int cli_begin(struct cli *c, const struct cli_spec *spec, int argc, char *argv[]
 	memset(c, 0, sizeof(*c));
 	c->spec = spec;
 	if (process_init() != 0)
-		return cli_error("cannot initialise libsodium or libcurl");
+		return cli_error("%s", zk_curl_error() ? zk_curl_error() : "cannot initialise libsodium");
 	int rc = parse_options(c, argc, argv);
 	if (rc == CLI_CONTINUE && (spec->flags & CLI_NET))
 		rc = open_client(c);

@@ -1,6 +1,5 @@
 #include "lib/client.h"
 
-#include <curl/curl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,12 +7,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "lib/curlmem.h"
+#include "lib/libcurl.h"
 #include "lib/mem.h"
 
 #define KDF_BUSY_RETRIES 20
 
-/* libcurl's own allocations (receive buffers, header lists holding tokens) are wiped too: src/lib/curlmem.c. */
+/* libcurl's own allocations (receive buffers, header lists holding tokens) are wiped too: src/lib/libcurl.c. */
 int zk_client_global_init(void)
 {
 	return zk_curl_global_init();
@@ -26,23 +25,23 @@ static bool loopback_host(const char *h)
 
 int zk_client_open(struct zk_client *c, const char *addr, const char *ca_file, char *err, size_t errlen)
 {
-	CURLU *u = curl_url();
+	CURLU *u = sym_curl_url();
 	char *scheme = NULL, *host = NULL;
 	int rc = -1;
 
 	memset(c, 0, sizeof(*c));
 	if (!u)
 		goto out;
-	if (curl_url_set(u, CURLUPART_URL, addr, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+	if (sym_curl_url_set(u, CURLUPART_URL, addr, 0) != CURLUE_OK ||
+	    sym_curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    sym_curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
 		snprintf(err, errlen, "invalid vault address '%s' (expected http://HOST:PORT or https://HOST:PORT)", addr);
 		goto out;
 	}
 	c->plaintext_remote = !strcmp(scheme, "http") && !loopback_host(host);
 	c->addr = strdup(addr);
 	c->ca_file = ca_file ? strdup(ca_file) : NULL;
-	c->curl = curl_easy_init();
+	c->curl = sym_curl_easy_init();
 	if (!c->addr || (ca_file && !c->ca_file) || !c->curl) {
 		snprintf(err, errlen, "out of memory");
 		zk_client_close(c);
@@ -52,9 +51,9 @@ int zk_client_open(struct zk_client *c, const char *addr, const char *ca_file, c
 		c->addr[n - 1] = '\0';
 	rc = 0;
 out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
+	sym_curl_free(scheme);
+	sym_curl_free(host);
+	sym_curl_url_cleanup(u);
 	return rc;
 }
 
@@ -71,7 +70,7 @@ int zk_client_add_header(struct zk_client *c, const char *name, const char *valu
 void zk_client_close(struct zk_client *c)
 {
 	if (c->curl)
-		curl_easy_cleanup(c->curl);
+		sym_curl_easy_cleanup(c->curl);
 	for (int i = 0; i < c->nheaders; i++)
 		zk_wipe_str(c->header_value[i]);
 	free(c->addr);
@@ -81,12 +80,12 @@ void zk_client_close(struct zk_client *c)
 
 char *zk_client_escape(struct zk_client *c, const char *segment)
 {
-	return curl_easy_escape(c->curl, segment, 0);
+	return sym_curl_easy_escape(c->curl, segment, 0);
 }
 
 void zk_client_free_string(char *s)
 {
-	curl_free(s);
+	sym_curl_free(s);
 }
 
 void zk_response_clear(struct zk_response *res)
@@ -145,21 +144,21 @@ static char *no_proxy_list(void)
 
 static struct curl_slist *request_headers(struct zk_client *c, bool has_body)
 {
-	struct curl_slist *h = curl_slist_append(NULL, "Accept: application/json");
-	h = h ? curl_slist_append(h, "Expect:") : NULL;
+	struct curl_slist *h = sym_curl_slist_append(NULL, "Accept: application/json");
+	h = h ? sym_curl_slist_append(h, "Expect:") : NULL;
 	if (h && has_body)
-		h = curl_slist_append(h, "Content-Type: application/json");
+		h = sym_curl_slist_append(h, "Content-Type: application/json");
 	for (int i = 0; h && i < c->nheaders; i++) {
 		size_t n = strlen(c->header_name[i]) + strlen(c->header_value[i]) + 3;
 		char *line = zk_wipe_malloc(n);
 		struct curl_slist *next = NULL;
 		if (line) {
 			snprintf(line, n, "%s: %s", c->header_name[i], c->header_value[i]);
-			next = curl_slist_append(h, line);
+			next = sym_curl_slist_append(h, line);
 			zk_wipe_free(line);
 		}
 		if (!next)
-			curl_slist_free_all(h);
+			sym_curl_slist_free_all(h);
 		h = next;
 	}
 	return h;
@@ -182,36 +181,36 @@ static int call_once(struct zk_client *c, const char *method, const char *path, 
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, no_proxy);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-cli");
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	sym_curl_easy_reset(h);
+	sym_curl_easy_setopt(h, CURLOPT_URL, url);
+	sym_curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	sym_curl_easy_setopt(h, CURLOPT_NOPROXY, no_proxy);
+	sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	sym_curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L);
+	sym_curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-cli");
+	sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+	sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	if (c->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+		sym_curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 	if (text || !strcmp(method, "POST")) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(text ? strlen(text) : 0));
+		sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "");
+		sym_curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(text ? strlen(text) : 0));
 	}
 
-	CURLcode cc = curl_easy_perform(h);
+	CURLcode cc = sym_curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		if (b.too_big)
 			snprintf(err, errlen, "the answer from %s is larger than %u bytes", c->addr, ZK_CLIENT_MAX_RESPONSE);
 		else
 			snprintf(err, errlen, "cannot reach the vault at %s: %s", c->addr,
-				 *curl_err ? curl_err : curl_easy_strerror(cc));
+				 *curl_err ? curl_err : sym_curl_easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+	sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
 	if (b.len) {
 		json_t *o = json_loadb(b.p, b.len, 0, NULL);
 		if (json_is_object(o))
@@ -222,10 +221,10 @@ static int call_once(struct zk_client *c, const char *method, const char *path, 
 	rc = 0;
 out:
 	/* Drop our pointers into this call's buffers before they are freed. */
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(headers);
+	sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	sym_curl_slist_free_all(headers);
 	zk_wipe_free(b.p);
 	free(url);
 	free(no_proxy);

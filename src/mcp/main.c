@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/curlmem.h"
+#include "lib/libcurl.h"
 #include "lib/http.h"
 #include "lib/mem.h"
 #include "lib/shutdown.h"
@@ -472,8 +472,12 @@ static int parse_options(int argc, char *argv[])
 int mcp_main(int argc, char *argv[])
 {
 	int rc;
-	if (zk_mem_init() != 0 || zk_curl_global_init() != 0) {
-		fprintf(stderr, "mcp: cannot initialise libsodium or libcurl\n");
+	if (zk_mem_init() != 0) {
+		fprintf(stderr, "mcp: cannot initialise libsodium\n");
+		return 1;
+	}
+	if (zk_curl_global_init() != 0) {
+		fprintf(stderr, "mcp: %s\n", zk_curl_error());
 		return 1;
 	}
 	zk_mem_harden_process();

@@ -1,10 +1,10 @@
 #include "mcp/vault.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/libcurl.h"
 #include "lib/mem.h"
 
 static bool loopback_host(const char *h)
@@ -14,20 +14,20 @@ static bool loopback_host(const char *h)
 
 int mcp_vault_check_addr(const char *addr, bool *remote_plain, char *err, size_t errlen)
 {
-	CURLU *u = curl_url();
+	CURLU *u = sym_curl_url();
 	char *scheme = NULL, *host = NULL;
 	int rc = -1;
-	if (u && curl_url_set(u, CURLUPART_URL, addr, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && (!strcmp(scheme, "http") || !strcmp(scheme, "https"))) {
+	if (u && sym_curl_url_set(u, CURLUPART_URL, addr, 0) == CURLUE_OK &&
+	    sym_curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    sym_curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && (!strcmp(scheme, "http") || !strcmp(scheme, "https"))) {
 		*remote_plain = !strcmp(scheme, "http") && !loopback_host(host);
 		rc = 0;
 	} else {
 		snprintf(err, errlen, "invalid vault address '%s' (expected http://HOST:PORT or https://HOST:PORT)", addr);
 	}
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
+	sym_curl_free(scheme);
+	sym_curl_free(host);
+	sym_curl_url_cleanup(u);
 	return rc;
 }
 
@@ -69,14 +69,14 @@ static struct curl_slist *add_line(struct curl_slist *h, const char *name, const
 	size_t n = strlen(name) + strlen(value) + 3;
 	char *line = h ? zk_wipe_malloc(n) : NULL;
 	if (!line) {
-		curl_slist_free_all(h);
+		sym_curl_slist_free_all(h);
 		return NULL;
 	}
 	snprintf(line, n, "%s: %s", name, value);
-	struct curl_slist *next = curl_slist_append(h, line);
+	struct curl_slist *next = sym_curl_slist_append(h, line);
 	zk_wipe_str(line);
 	if (!next)
-		curl_slist_free_all(h);
+		sym_curl_slist_free_all(h);
 	return next;
 }
 
@@ -90,15 +90,15 @@ int mcp_vault_call(void *ctx, const char *method, const char *path, const json_t
 
 	*status = 0;
 	*reply = NULL;
-	if (!v->curl && !(v->curl = curl_easy_init())) {
+	if (!v->curl && !(v->curl = sym_curl_easy_init())) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	CURL *h = v->curl;
-	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
-	hdrs = hdrs ? curl_slist_append(hdrs, "Expect:") : NULL;
+	struct curl_slist *hdrs = sym_curl_slist_append(NULL, "Accept: application/json");
+	hdrs = hdrs ? sym_curl_slist_append(hdrs, "Expect:") : NULL;
 	if (hdrs && body)
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+		hdrs = sym_curl_slist_append(hdrs, "Content-Type: application/json");
 	hdrs = add_line(hdrs, "X-Capability-Token", v->token);
 	if (hdrs && v->agent_id)
 		hdrs = add_line(hdrs, "X-Agent-Id", v->agent_id);
@@ -107,37 +107,37 @@ int mcp_vault_call(void *ctx, const char *method, const char *path, const json_t
 		url = NULL;
 		goto out;
 	}
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	sym_curl_easy_reset(h);
+	sym_curl_easy_setopt(h, CURLOPT_URL, url);
+	sym_curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	sym_curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+	sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
 	/* The vault's own outgoing request (vault_use) may take up to 30 s per hop. */
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 200L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-mcp");
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	sym_curl_easy_setopt(h, CURLOPT_TIMEOUT, 200L);
+	sym_curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-mcp");
+	sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+	sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	if (v->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, v->ca_file);
+		sym_curl_easy_setopt(h, CURLOPT_CAINFO, v->ca_file);
 	if (text || !strcmp(method, "POST")) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(text ? strlen(text) : 0));
+		sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "");
+		sym_curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(text ? strlen(text) : 0));
 	}
-	CURLcode cc = curl_easy_perform(h);
+	CURLcode cc = sym_curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		if (b.too_big)
 			snprintf(err, errlen, "the vault's answer is larger than %u bytes", MCP_VAULT_MAX_RESPONSE);
 		else
 			snprintf(err, errlen, "cannot reach the vault at %s: %s", v->addr,
-				 *curl_err ? curl_err : curl_easy_strerror(cc));
+				 *curl_err ? curl_err : sym_curl_easy_strerror(cc));
 		goto out;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	if (b.len) {
 		json_t *o = json_loadb(b.p, b.len, 0, NULL);
 		if (json_is_object(o))
@@ -147,10 +147,10 @@ int mcp_vault_call(void *ctx, const char *method, const char *path, const json_t
 	}
 	rc = 0;
 out:
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(hdrs);
+	sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	sym_curl_slist_free_all(hdrs);
 	zk_wipe_free(b.p);
 	zk_wipe_str(text);
 	free(url);
@@ -160,6 +160,6 @@ out:
 void mcp_vault_close(struct mcp_vault *v)
 {
 	if (v->curl)
-		curl_easy_cleanup(v->curl);
+		sym_curl_easy_cleanup(v->curl);
 	v->curl = NULL;
 }

@@ -13,14 +13,13 @@
  * Provider endpoints must be https, or http on a loopback address (tests, local providers). Flows live only
  * in memory (at most OAUTH_PENDING; the oldest is dropped), their secrets in wiped memory.
  */
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/clock.h"
-#include "lib/curlmem.h"
+#include "lib/libcurl.h"
 #include "lib/mem.h"
 #include "vaultd/audit.h"
 #include "vaultd/limiter.h"
@@ -109,30 +108,32 @@ static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
 /* GET (form == NULL) or POST a form; the JSON object answered, or NULL with *status (HTTP) set. */
 static json_t *http_json(const char *url, const char *form, long *status)
 {
-	CURL *h = curl_easy_init();
-	struct buf b = { 0 };
-	struct curl_slist *hdr = curl_slist_append(NULL, "Accept: application/json");
-	json_t *out = NULL;
 	*status = 0;
+	if (zk_curl_global_init() != 0)
+		return NULL;
+	CURL *h = sym_curl_easy_init();
+	struct buf b = { 0 };
+	struct curl_slist *hdr = sym_curl_slist_append(NULL, "Accept: application/json");
+	json_t *out = NULL;
 	if (!h || !hdr || !endpoint_ok(url))
 		goto done;
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, OAUTH_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-oauth/1");
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	sym_curl_easy_setopt(h, CURLOPT_URL, url);
+	sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	sym_curl_easy_setopt(h, CURLOPT_TIMEOUT, OAUTH_TIMEOUT_S);
+	sym_curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-oauth/1");
+	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	if (!strncmp(url, "http://", 7))
-		curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+		sym_curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	if (form) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(form));
+		sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
+		sym_curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(form));
 	}
-	if (curl_easy_perform(h) == CURLE_OK) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	if (sym_curl_easy_perform(h) == CURLE_OK) {
+		sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 		if (b.p)
 			out = json_loadb(b.p, b.len, 0, NULL);
 		if (out && !json_is_object(out)) {
@@ -145,16 +146,16 @@ done:
 		sodium_memzero(b.p, b.len);
 		zk_wipe_free(b.p);
 	}
-	curl_slist_free_all(hdr);
+	sym_curl_slist_free_all(hdr);
 	if (h)
-		curl_easy_cleanup(h);
+		sym_curl_easy_cleanup(h);
 	return out;
 }
 
 /* Appends &k=v (URL-encoded) to a malloc'd string. */
 static int append_param(char **s, const char *k, const char *v)
 {
-	char *ev = curl_easy_escape(NULL, v, 0), *n = NULL;
+	char *ev = zk_curl_global_init() == 0 ? sym_curl_easy_escape(NULL, v, 0) : NULL, *n = NULL;
 	if (!ev)
 		return -1;
 	size_t len = (*s ? strlen(*s) : 0) + strlen(k) + strlen(ev) + 3;
@@ -162,7 +163,7 @@ static int append_param(char **s, const char *k, const char *v)
 	if (n)
 		snprintf(n, len, "%s%s%s=%s", *s ? *s : "", *s && **s ? "&" : "", k, ev);
 	sodium_memzero(ev, strlen(ev));
-	curl_free(ev);
+	sym_curl_free(ev);
 	zk_wipe_str(*s);
 	*s = n;
 	return n ? 0 : -1;
