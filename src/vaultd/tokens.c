@@ -1,6 +1,7 @@
 #include "lib/crypto.h"
 #include "vaultd/tokens.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,12 +21,16 @@ struct root_limits {
 	int64_t exp_ms;
 };
 
+/*
+ * A slot holds the claims at their used size (claims_size), not the 4.9 KB of struct claims, which is mostly
+ * room for patterns: 100 cached tokens then cost tens of KB, and a hit copies a few hundred bytes.
+ */
 struct cache_slot {
-	bool used;
 	uint64_t gen; /* valid only while equal to the cache's generation */
 	unsigned char hash[ZK_HASH_BYTES];
 	struct root_limits lim;
-	struct claims claims;
+	struct claims *claims; /* malloc'd, claims_len bytes; NULL if the slot was never used */
+	size_t claims_len;
 };
 
 /* Use counters of tokens with a use limit, keyed by the revocation id of the level that set the limit. Not
@@ -70,6 +75,8 @@ void token_cache_free(struct token_cache *c)
 	for (int i = 0; i < CACHE_STRIPES; i++)
 		pthread_mutex_destroy(&c->stripe[i]);
 	pthread_mutex_destroy(&c->use_lock);
+	for (size_t i = 0; i < CACHE_SLOTS; i++)
+		free(c->slots[i].claims);
 	free(c->slots);
 	free(c->uses);
 	free(c);
@@ -95,15 +102,29 @@ static size_t cache_slot(const unsigned char hash[ZK_HASH_BYTES])
 	return x % CACHE_SLOTS;
 }
 
+/* The bytes of c up to the end of its last pattern. */
+static size_t claims_size(const struct claims *c)
+{
+	size_t end = 0;
+	for (int i = 0; i < c->npatterns; i++) {
+		size_t e = c->pattern_off[i] + strnlen(c->patterns + c->pattern_off[i],
+							sizeof(c->patterns) - c->pattern_off[i]) + 1;
+		if (e > end)
+			end = e;
+	}
+	return offsetof(struct claims, patterns) + (end < sizeof(c->patterns) ? end : sizeof(c->patterns));
+}
+
 static bool cache_get(struct token_cache *c, const unsigned char hash[ZK_HASH_BYTES], struct claims *out,
 		      struct root_limits *lim)
 {
 	size_t i = cache_slot(hash);
 	bool hit = false;
 	pthread_mutex_lock(&c->stripe[i % CACHE_STRIPES]);
-	if (c->slots[i].used && c->slots[i].gen == c->gen && !memcmp(c->slots[i].hash, hash, ZK_HASH_BYTES)) {
-		*out = c->slots[i].claims;
-		*lim = c->slots[i].lim;
+	struct cache_slot *s = &c->slots[i];
+	if (s->claims && s->gen == c->gen && !memcmp(s->hash, hash, ZK_HASH_BYTES)) {
+		memcpy(out, s->claims, s->claims_len);
+		*lim = s->lim;
 		hit = true;
 	}
 	pthread_mutex_unlock(&c->stripe[i % CACHE_STRIPES]);
@@ -113,13 +134,19 @@ static bool cache_get(struct token_cache *c, const unsigned char hash[ZK_HASH_BY
 static void cache_put(struct token_cache *c, const unsigned char hash[ZK_HASH_BYTES], const struct claims *cl,
 		      const struct root_limits *lim)
 {
-	size_t i = cache_slot(hash);
+	size_t i = cache_slot(hash), len = claims_size(cl);
+	struct claims *copy = malloc(len);
+	if (!copy)
+		return; /* not cached: the next check verifies again */
+	memcpy(copy, cl, len);
 	pthread_mutex_lock(&c->stripe[i % CACHE_STRIPES]);
-	c->slots[i].used = true;
-	c->slots[i].gen = c->gen;
-	memcpy(c->slots[i].hash, hash, ZK_HASH_BYTES);
-	c->slots[i].claims = *cl;
-	c->slots[i].lim = *lim;
+	struct cache_slot *s = &c->slots[i];
+	free(s->claims);
+	s->claims = copy;
+	s->claims_len = len;
+	s->gen = c->gen;
+	memcpy(s->hash, hash, ZK_HASH_BYTES);
+	s->lim = *lim;
 	pthread_mutex_unlock(&c->stripe[i % CACHE_STRIPES]);
 }
 

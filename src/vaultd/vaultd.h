@@ -66,7 +66,6 @@ struct claims {
 	unsigned perms;
 	int npatterns;
 	uint16_t pattern_off[CLAIMS_MAX_PATTERNS];
-	char patterns[CLAIMS_PATTERN_BYTES]; /* NUL-separated */
 	/* Attenuation (docs/FORMAT.md §Attenuation chains): the effective audience and use limits, and each block's
 	   revocation id (hex) beside the root's jti. */
 	char aud[129];
@@ -76,6 +75,8 @@ struct claims {
 	int nrids;
 	char rids[CLAIMS_MAX_BLOCKS][33];
 	uint32_t rid_max_uses[CLAIMS_MAX_BLOCKS];
+	/* NUL-separated, at pattern_off[i]. Last, so that a copy can stop after the used part (tokens.c). */
+	char patterns[CLAIMS_PATTERN_BYTES];
 };
 
 struct revocations; /* tokens.c */
