@@ -325,12 +325,13 @@ int audit_append(struct vault *v, struct writer_state *st, const struct audit_ev
 
 /*
  * The ring is 2.7 MB. Refilled from its start whenever it empties, a light read load keeps only its first
- * pages in use; after a burst has spread entries beyond the first eighth, those pages (wiped entries, zeros)
- * go back to the kernel, so an idle vault does not keep the burst resident. Called with ra->lock held, empty.
+ * pages in use; after a burst has spread entries beyond the first 64 (43 KB), those pages (wiped entries,
+ * zeros) go back to the kernel, so an idle vault does not keep the burst resident. Called with ra->lock held,
+ * empty.
  */
 static void release_ring(struct read_audit *ra)
 {
-	const size_t keep = RING_SIZE / 8;
+	const size_t keep = 64;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
 	uintptr_t from = ((uintptr_t)&ra->ring[keep] + page - 1) & ~(page - 1);
 	uintptr_t to = (uintptr_t)&ra->ring[ra->used] & ~(page - 1);

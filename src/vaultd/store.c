@@ -14,6 +14,7 @@ static const char schema[] =
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=FULL;"
 	"PRAGMA cache_size=-256;"
+	"PRAGMA wal_autocheckpoint=200;"
 	"PRAGMA secure_delete=ON;"
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS wrappers(type INTEGER PRIMARY KEY, blob BLOB NOT NULL);"
@@ -178,6 +179,14 @@ void store_close(struct vault *v)
 		sqlite3_close(v->db);
 	}
 	v->db = v->rodb = NULL;
+}
+
+void store_release_memory(struct vault *v)
+{
+	sqlite3_db_release_memory(v->db);
+	pthread_mutex_lock(&v->rodb_lock);
+	sqlite3_db_release_memory(v->rodb);
+	pthread_mutex_unlock(&v->rodb_lock);
 }
 
 int store_meta_get(sqlite3 *db, const char *k, unsigned char **out, size_t *len)

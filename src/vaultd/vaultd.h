@@ -135,6 +135,8 @@ int vaultd_main(int argc, char *argv[]);
 /* store.c: the SQLite file of one vault. */
 int store_open(struct vault *v, char *err, size_t errlen);
 void store_close(struct vault *v);
+/* Writer thread, while idle: frees the page caches of both connections (they refill from the OS cache). */
+void store_release_memory(struct vault *v);
 int store_exec(sqlite3 *db, const char *sql);
 /* A statement prepared once per connection and kept until store_close (writer thread, v->db): reset it after use,
  * never finalize it. store_run steps one such statement (a savepoint) and resets it. */
