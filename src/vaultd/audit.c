@@ -171,12 +171,17 @@ static void entry_aad(struct zk_aad *a, const struct vault *v, uint64_t seq)
 	zk_aad_u64(a, seq);
 }
 
-static json_t *event_json(const struct audit_event *e, uint64_t seq, int64_t ts, uint64_t count, const char *agent)
+static json_t *event_json(const struct audit_event *e, uint64_t seq, int part, int64_t ts, uint64_t count,
+			  const char *agent)
 {
 	char iso[ZK_ISO8601_MAX];
 	zk_iso8601(iso, ts);
-	json_t *o = json_pack("{sIssssss}", "seq", (json_int_t)seq, "timestamp", iso, "action", e->action, "userId",
-			      e->user_id ? e->user_id : "system");
+	json_t *o = json_pack("{sI}", "seq", (json_int_t)seq);
+	if (part >= 0)
+		json_object_set_new(o, "part", json_integer(part));
+	json_object_set_new(o, "timestamp", json_string(iso));
+	json_object_set_new(o, "action", json_string(e->action));
+	json_object_set_new(o, "userId", json_string(e->user_id ? e->user_id : "system"));
 	if (e->secret_key && *e->secret_key)
 		json_object_set_new(o, "secretKey", json_string(e->secret_key));
 	if (e->target_user_id && *e->target_user_id)
@@ -222,7 +227,7 @@ __attribute__((format(printf, 4, 5))) static bool append(char *buf, size_t cap, 
  * the entry). Only when every string is printable ASCII with nothing to escape (ids, names, addresses, fixed
  * words); otherwise, or when it does not fit, 0, and the caller takes the jansson path.
  */
-static size_t event_text(char *buf, size_t cap, const struct audit_event *e, uint64_t seq, int64_t ts,
+static size_t event_text(char *buf, size_t cap, const struct audit_event *e, uint64_t seq, int part, int64_t ts,
 			 uint64_t count, const char *agent)
 {
 	const char *user = e->user_id ? e->user_id : "system";
@@ -234,8 +239,10 @@ static size_t event_text(char *buf, size_t cap, const struct audit_event *e, uin
 	if (!e->action || !plain_ascii(e->action) || !plain_ascii(user))
 		return 0;
 	zk_iso8601(iso, ts);
-	if (!append(buf, cap, &len, "{\"seq\":%llu,\"timestamp\":\"%s\",\"action\":\"%s\",\"userId\":\"%s\"",
-		    (unsigned long long)seq, iso, e->action, user))
+	if (!append(buf, cap, &len, "{\"seq\":%llu", (unsigned long long)seq) ||
+	    (part >= 0 && !append(buf, cap, &len, ",\"part\":%d", part)) ||
+	    !append(buf, cap, &len, ",\"timestamp\":\"%s\",\"action\":\"%s\",\"userId\":\"%s\"", iso, e->action,
+		    user))
 		return 0;
 	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
 		if (opt[i][1] && *opt[i][1] &&
@@ -252,27 +259,42 @@ static size_t event_text(char *buf, size_t cap, const struct audit_event *e, uin
 	return append(buf, cap, &len, "}") ? len : 0;
 }
 
-static int append_entry(struct vault *v, struct writer_state *st, const struct audit_event *e, int64_t ts,
-			uint64_t count, const char *agent)
+/*
+ * One entry as compact JSON: into buf (ENTRY_BUF bytes) when it fits, else a zk_wipe_str-freed string. Returns
+ * the text and its length in *n, or NULL. Free with entry_text_free.
+ */
+#define ENTRY_BUF 1024
+
+static char *entry_text(char buf[ENTRY_BUF], size_t *n, const struct audit_event *e, uint64_t seq, int part,
+			int64_t ts, uint64_t count, const char *agent)
+{
+	*n = event_text(buf, ENTRY_BUF, e, seq, part, ts, count, agent);
+	if (*n)
+		return buf;
+	json_t *o = event_json(e, seq, part, ts, count, agent);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	*n = text ? strlen(text) : 0;
+	return text;
+}
+
+static void entry_text_free(char buf[ENTRY_BUF], char *text, size_t n)
+{
+	if (text == buf)
+		sodium_memzero(buf, n);
+	else
+		zk_wipe_str(text);
+}
+
+/* Seals text (an entry, or a batch of entries) as row seq = audit_seq + 1, chains it and inserts it. */
+static int append_row(struct vault *v, struct writer_state *st, const char *text, size_t n, int64_t ts)
 {
 	uint64_t seq = st->audit_seq + 1;
-	/* Into a stack buffer (wiped below) when it fits: no allocations while serialising. */
-	char buf[1024];
-	size_t n = event_text(buf, sizeof(buf), e, seq, ts, count, agent);
-	json_t *o = n ? NULL : event_json(e, seq, ts, count, agent);
-	if (o)
-		n = json_dumpb(o, buf, sizeof(buf), JSON_COMPACT);
-	char *text = n && n < sizeof(buf) ? buf : o ? json_dumps(o, JSON_COMPACT) : NULL;
 	unsigned char *blob = NULL;
 	size_t blen;
 	int kind, rc = -1;
-	sqlite3_stmt *q = NULL;
+	sqlite3_stmt *q;
 
-	json_decref(o);
-	if (!text)
-		return -1;
-	if (text != buf)
-		n = strlen(text);
 	if (v->keys) {
 		struct zk_aad a;
 		kind = AUDIT_AEAD;
@@ -280,13 +302,13 @@ static int append_entry(struct vault *v, struct writer_state *st, const struct a
 		if (!(blob = malloc(blen)))
 			goto out;
 		entry_aad(&a, v, seq);
-		zk_seal(blob, (unsigned char *)text, n, &a, v->keys->audit_aead);
+		zk_seal(blob, (const unsigned char *)text, n, &a, v->keys->audit_aead);
 	} else {
 		kind = AUDIT_SEALED;
 		blen = n + crypto_box_SEALBYTES;
 		if (!(blob = malloc(blen)))
 			goto out;
-		crypto_box_seal(blob, (unsigned char *)text, n, v->audit_pk);
+		crypto_box_seal(blob, (const unsigned char *)text, n, v->audit_pk);
 	}
 	unsigned char chain[ZK_HASH_BYTES];
 	chain_hash(chain, st->audit_head, seq, ts, kind, blob, blen);
@@ -307,10 +329,19 @@ static int append_entry(struct vault *v, struct writer_state *st, const struct a
 	rc = 0;
 out:
 	free(blob);
-	if (text == buf)
-		sodium_memzero(buf, n);
-	else
-		zk_wipe_str(text);
+	return rc;
+}
+
+static int append_entry(struct vault *v, struct writer_state *st, const struct audit_event *e, int64_t ts,
+			uint64_t count, const char *agent)
+{
+	char buf[ENTRY_BUF];
+	size_t n;
+	char *text = entry_text(buf, &n, e, st->audit_seq + 1, -1, ts, count, agent);
+	if (!text)
+		return -1;
+	int rc = append_row(v, st, text, n, ts);
+	entry_text_free(buf, text, n);
 	return rc;
 }
 
@@ -344,32 +375,105 @@ static void release_ring(struct read_audit *ra)
 	ra->used = keep;
 }
 
-void audit_flush_reads(struct vault *v, struct writer_state *st)
+/* Takes up to max entries out of the ring into out; returns how many. */
+static size_t take_reads(struct read_audit *ra, struct read_entry *out, size_t max)
 {
-	struct read_audit *ra = v->raudit;
-	/* At most one ring's worth per transaction, so a steady read load cannot keep it open for ever. */
-	for (size_t n = 0; n < RING_SIZE; n++) {
-		struct read_entry r;
-		pthread_mutex_lock(&ra->lock);
-		ra->kicked = false;
-		if (!ra->count) {
-			pthread_mutex_unlock(&ra->lock);
-			break;
-		}
-		r = ra->ring[ra->head];
-		sodium_memzero(&ra->ring[ra->head], sizeof(r));
+	size_t n = 0;
+	pthread_mutex_lock(&ra->lock);
+	ra->kicked = false;
+	while (n < max && ra->count) {
+		out[n++] = ra->ring[ra->head];
+		sodium_memzero(&ra->ring[ra->head], sizeof(*out));
 		ra->head = (ra->head + 1) % RING_SIZE;
 		if (!--ra->count)
 			release_ring(ra);
-		if (ra->waiting)
-			pthread_cond_broadcast(&ra->drained);
-		pthread_mutex_unlock(&ra->lock);
-
-		struct audit_event e = { r.action, r.user_id, r.secret_key, NULL, r.token_id, r.error, r.ip, r.success };
-		if (v->initialized)
-			append_entry(v, st, &e, r.second * 1000, r.count, r.agent_id);
-		sodium_memzero(&r, sizeof(r));
 	}
+	if (n && ra->waiting)
+		pthread_cond_broadcast(&ra->drained);
+	pthread_mutex_unlock(&ra->lock);
+	return n;
+}
+
+static struct audit_event read_event(const struct read_entry *r)
+{
+	return (struct audit_event){ .action = r->action, .user_id = r->user_id, .secret_key = r->secret_key,
+				     .token_id = r->token_id, .error = r->error, .ip = r->ip, .success = r->success };
+}
+
+/*
+ * The reads taken in one go become one row: a JSON array of their entries, each with the row's seq and its
+ * "part" (docs/FORMAT.md). Under a load of distinct (token, secret) pairs that is one seal, one chain hash and
+ * one INSERT per batch instead of per read. A batch of one is an ordinary entry.
+ */
+static int append_reads(struct vault *v, struct writer_state *st, const struct read_entry *r, size_t n)
+{
+	uint64_t seq = st->audit_seq + 1;
+	int64_t ts = 0;
+	size_t cap = 0, len = 0;
+	char *batch = NULL;
+	int rc = -1;
+
+	if (n == 1 || !v->keys) {
+		for (size_t i = 0; i < n; i++) {
+			struct audit_event e = read_event(&r[i]);
+			if (append_entry(v, st, &e, r[i].second * 1000, r[i].count, r[i].agent_id) != 0)
+				return -1;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char buf[ENTRY_BUF];
+		size_t tn;
+		struct audit_event e = read_event(&r[i]);
+		char *text = entry_text(buf, &tn, &e, seq, (int)i, r[i].second * 1000, r[i].count, r[i].agent_id);
+		if (!text)
+			goto out;
+		if (len + tn + 2 > cap) {
+			size_t ncap = (len + tn + 2) * 2;
+			char *nb = zk_wipe_malloc(ncap);
+			if (!nb) {
+				entry_text_free(buf, text, tn);
+				goto out;
+			}
+			if (batch)
+				memcpy(nb, batch, len);
+			zk_wipe_free(batch);
+			batch = nb;
+			cap = ncap;
+		}
+		batch[len++] = i ? ',' : '[';
+		memcpy(batch + len, text, tn);
+		len += tn;
+		entry_text_free(buf, text, tn);
+		if (r[i].second * 1000 > ts)
+			ts = r[i].second * 1000;
+	}
+	batch[len++] = ']';
+	rc = append_row(v, st, batch, len, ts);
+out:
+	zk_wipe_free(batch);
+	return rc;
+}
+
+#define READ_BATCH 256
+
+void audit_flush_reads(struct vault *v, struct writer_state *st)
+{
+	struct read_audit *ra = v->raudit;
+	struct read_entry *r = malloc(READ_BATCH * sizeof(*r));
+	if (!r)
+		return; /* the reads stay in the ring for the next flush */
+	/* At most one ring's worth per transaction, so a steady read load cannot keep it open for ever. */
+	for (size_t done = 0; done < RING_SIZE;) {
+		size_t n = take_reads(ra, r, READ_BATCH);
+		if (!n)
+			break;
+		if (v->initialized)
+			append_reads(v, st, r, n);
+		sodium_memzero(r, n * sizeof(*r));
+		done += n;
+	}
+	free(r);
 }
 
 int audit_load_state(struct vault *v, struct writer_state *st)
@@ -501,6 +605,25 @@ out:
 	return rc;
 }
 
+/*
+ * An entry carries the seq of its row (for a sealed entry that is what binds it to the row). A batch of reads,
+ * an array of entries that all carry the row's seq, is only ever an AEAD row.
+ */
+static bool entries_ok(const json_t *o, int kind, uint64_t seq)
+{
+	size_t i;
+	json_t *e;
+
+	if (json_is_object(o))
+		return json_integer_value(json_object_get(o, "seq")) == (json_int_t)seq;
+	if (!json_is_array(o) || kind != AUDIT_AEAD || !json_array_size(o))
+		return false;
+	json_array_foreach(o, i, e)
+		if (!json_is_object(e) || json_integer_value(json_object_get(e, "seq")) != (json_int_t)seq)
+			return false;
+	return true;
+}
+
 static json_t *open_entry_with(struct vault *v, const struct zk_keys *k, uint64_t seq, int kind,
 			       const unsigned char *blob, size_t len)
 {
@@ -527,8 +650,7 @@ static json_t *open_entry_with(struct vault *v, const struct zk_keys *k, uint64_
 	}
 	json_t *o = ok ? json_loadb((const char *)m, n, 0, NULL) : NULL;
 	zk_wipe_free(m);
-	/* A sealed entry carries its own seq; it must be the row it is stored in. */
-	if (o && json_integer_value(json_object_get(o, "seq")) != (json_int_t)seq) {
+	if (o && !entries_ok(o, kind, seq)) {
 		json_decref(o);
 		o = NULL;
 	}
@@ -546,17 +668,18 @@ json_t *audit_query(struct vault *v, const char *secret_key, long limit)
 		while ((long)json_array_size(logs) < limit && sqlite3_step(q) == SQLITE_ROW) {
 			json_t *o = open_entry(v, (uint64_t)sqlite3_column_int64(q, 0), sqlite3_column_int(q, 1),
 					       sqlite3_column_blob(q, 2), (size_t)sqlite3_column_bytes(q, 2));
-			if (!o) {
+			if (!o)
 				o = json_pack("{sIss}", "seq", (json_int_t)sqlite3_column_int64(q, 0), "error",
 					      "entry cannot be decrypted");
-			} else if (secret_key) {
-				const char *k = json_string_value(json_object_get(o, "secretKey"));
-				if (!k || strcmp(k, secret_key) != 0) {
-					json_decref(o);
-					continue;
-				}
+			/* A batch of reads (an array, oldest first) lists its entries newest first, like the rows. */
+			size_t parts = json_is_array(o) ? json_array_size(o) : 1;
+			for (size_t i = parts; i-- > 0 && (long)json_array_size(logs) < limit;) {
+				json_t *e = json_is_array(o) ? json_array_get(o, i) : o;
+				const char *k = json_string_value(json_object_get(e, "secretKey"));
+				if (!secret_key || (k && !strcmp(k, secret_key)))
+					json_array_append(logs, e);
 			}
-			json_array_append_new(logs, o);
+			json_decref(o);
 		}
 		sqlite3_finalize(q);
 	}

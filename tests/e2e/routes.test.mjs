@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey, verify as edVerify } from 'node:crypto';
 
-import { assertJson, decodeToken, newPassword, pae, sleep, uuid, Vaultd, waitFor } from './lib/vaultd.mjs';
+import { assertJson, decodeToken, newestFirst, newPassword, pae, sleep, uuid, Vaultd, waitFor } from './lib/vaultd.mjs';
 
 const UNAUTHORIZED = { error: 'Unauthorized' };
 const LOCKED = { error: 'Vault is locked', code: 'VAULT_LOCKED' };
@@ -467,7 +467,7 @@ describe('audit', () => {
     });
     assert.ok(logs, 'the audit log settles');
     assert.ok(logs.length > 20 && logs.length <= 100, `${logs.length} entries`);
-    for (let i = 1; i < logs.length; i++) assert.ok(logs[i - 1].seq > logs[i].seq, 'newest first');
+    assert.ok(newestFirst(logs), 'newest first');
     const three = await v.audit('?limit=3');
     assert.deepEqual(three, logs.slice(0, 3));
     const big = await v.audit('?limit=1000');
@@ -509,7 +509,7 @@ describe('audit', () => {
     assert.equal(logs[0].error, 'Access denied');
     assert.equal(logs[0].tokenId, r.id);
     assert.equal(logs[3].tokenId, t.id);
-    for (let i = 1; i < logs.length; i++) assert.ok(logs[i - 1].seq > logs[i].seq);
+    assert.ok(newestFirst(logs), 'newest first');
     const one = assertJson(await v.mgmt('GET', '/audit/secret/audited?limit=1'), 200).logs;
     assert.deepEqual(one, logs.slice(0, 1));
     assertJson(await v.mgmt('GET', '/audit/secret/never-written'), 200, { logs: [] });
@@ -518,6 +518,44 @@ describe('audit', () => {
     for (let i = 0; i < 55; i++) await v.put(t.token, 'audited-many', `x${i}`);
     assert.equal(assertJson(await v.mgmt('GET', '/audit/secret/audited-many'), 200).logs.length, 50);
     assert.equal(assertJson(await v.mgmt('GET', '/audit/secret/audited-many?limit=1000'), 200).logs.length, 55);
+  });
+
+  test('concurrent reads of distinct secrets share rows (batches), and every read is accounted for', async () => {
+    const t = await v.issueToken({ permissions: ['read', 'write'], allowedSecrets: ['batch-*'] });
+    const readers = await Promise.all([0, 1, 2].map(() => v.issueToken({ permissions: ['read'], allowedSecrets: ['batch-*'] })));
+    const names = Array.from({ length: 20 }, (_, i) => `batch-${i}`);
+    for (const n of names) await v.put(t.token, n, n);
+    const reads = [];
+    for (let round = 0; round < 4; round++)
+      for (const n of names) for (const r of readers) reads.push([r, n]);
+    const answers = await Promise.all(reads.map(([r, n]) => v.get(r.token, n)));
+    for (const a of answers) assertJson(a, 200);
+    const ids = new Set(readers.map((r) => r.id));
+    const count = (logs) => logs.filter((e) => e.action === 'secret.read' && ids.has(e.tokenId))
+      .reduce((sum, e) => sum + (e.count ?? 1), 0);
+    const logs = await waitFor(async () => {
+      const l = await v.audit('?limit=1000');
+      return count(l) >= reads.length ? l : null;
+    });
+    assert.ok(logs, 'every read reaches the log');
+    assert.equal(count(logs), reads.length, 'each read counted once');
+    assert.ok(newestFirst(logs), 'newest first');
+    const mine = logs.filter((e) => e.action === 'secret.read' && ids.has(e.tokenId));
+    // Reads taken from the buffer together are one row: entries sharing its seq, parts numbered from 0.
+    const rows = new Map();
+    for (const e of mine) rows.set(e.seq, [...(rows.get(e.seq) ?? []), e]);
+    assert.ok([...rows.values()].some((r) => r.length > 1), 'at least one batch row');
+    for (const seq of rows.keys()) {
+      const parts = logs.filter((e) => e.seq === seq).map((e) => e.part);
+      if (parts.length === 1 && parts[0] === undefined) continue; // a batch of one is a plain entry
+      parts.sort((a, b) => a - b);
+      assert.deepEqual(parts, Array.from({ length: parts.length }, (_, i) => parts[0] + i), `parts of row ${seq}`);
+    }
+    // The per-secret view finds reads inside batches.
+    const one = assertJson(await v.mgmt('GET', '/audit/secret/batch-7?limit=1000'), 200).logs
+      .filter((e) => e.action === 'secret.read' && ids.has(e.tokenId));
+    assert.equal(one.reduce((sum, e) => sum + (e.count ?? 1), 0), 12);
+    assert.ok(one.every((e) => e.secretKey === 'batch-7'));
   });
 });
 

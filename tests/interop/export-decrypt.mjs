@@ -90,7 +90,9 @@ export async function decryptExport(envelope, password) {
       ? sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, blob.slice(24),
         cat(enc.encode('zkv1aud\0'), vaultId, u64le(a.seq)), blob.slice(0, 24), auditKey)
       : sodium.crypto_box_seal_open(blob, auditPair.publicKey, auditPair.privateKey);
-    audit.push(JSON.parse(dec.decode(plain)));
+    // A kind 1 row holds one entry, or a batch of reads: an array of entries sharing the row's seq.
+    const entry = JSON.parse(dec.decode(plain));
+    audit.push(...(Array.isArray(entry) && a.kind === 1 ? entry : [entry]));
   }
   return { vaultId: sodium.to_hex(vaultId), revision, secrets, audit };
 }

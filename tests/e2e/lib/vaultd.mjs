@@ -356,6 +356,12 @@ export async function fileSize(p) {
 }
 
 /** Polls fn until it returns a truthy value (returned) or the timeout passes (the last value is returned). */
+// Audit entries come newest first: by row seq, and within a batch of reads (one row) by part.
+export function newestFirst(logs) {
+  return logs.every((e, i) => i === 0 || e.seq < logs[i - 1].seq ||
+    (e.seq === logs[i - 1].seq && e.part !== undefined && e.part < logs[i - 1].part));
+}
+
 export async function waitFor(fn, { timeout = 5000, interval = 50 } = {}) {
   const deadline = Date.now() + timeout;
   for (;;) {
