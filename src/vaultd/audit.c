@@ -35,7 +35,7 @@ struct read_audit {
 	bool kicked; /* the writer was woken and has not started draining yet */
 	struct read_entry *ring;
 	size_t head, count;
-	size_t used; /* entries [0, used) may be resident; see release_ring */
+	size_t used; /* entries [0, used) may be resident; see audit_release_idle */
 	int64_t last_checkpoint_ms;
 };
 
@@ -356,23 +356,26 @@ int audit_append(struct vault *v, struct writer_state *st, const struct audit_ev
 
 /*
  * The ring is 2.7 MB. Refilled from its start whenever it empties, a light read load keeps only its first
- * pages in use; after a burst has spread entries beyond the first 64 (43 KB), those pages (wiped entries,
- * zeros) go back to the kernel, so an idle vault does not keep the burst resident. Called with ra->lock held,
- * empty.
+ * pages in use. A burst spreads entries further; once the vault has been idle for a second, the pages beyond
+ * the first 64 entries (wiped entries, zeros) go back to the kernel, so an idle vault does not keep the burst
+ * resident. Not at every emptying: under load the ring empties at every flush, and faulting the pages back in
+ * costs more than the reads.
  */
-static void release_ring(struct read_audit *ra)
+void audit_release_idle(struct vault *v)
 {
+	struct read_audit *ra = v->raudit;
 	const size_t keep = 64;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t from = ((uintptr_t)&ra->ring[keep] + page - 1) & ~(page - 1);
-	uintptr_t to = (uintptr_t)&ra->ring[ra->used] & ~(page - 1);
 
-	ra->head = 0;
-	if (ra->used <= keep)
-		return;
-	if (from < to)
-		madvise((void *)from, to - from, MADV_DONTNEED);
-	ra->used = keep;
+	pthread_mutex_lock(&ra->lock);
+	if (!ra->count && ra->used > keep) {
+		uintptr_t from = ((uintptr_t)&ra->ring[keep] + page - 1) & ~(page - 1);
+		uintptr_t to = (uintptr_t)&ra->ring[ra->used] & ~(page - 1);
+		if (from < to)
+			madvise((void *)from, to - from, MADV_DONTNEED);
+		ra->used = keep;
+	}
+	pthread_mutex_unlock(&ra->lock);
 }
 
 /* Takes up to max entries out of the ring into out; returns how many. */
@@ -386,7 +389,7 @@ static size_t take_reads(struct read_audit *ra, struct read_entry *out, size_t m
 		sodium_memzero(&ra->ring[ra->head], sizeof(*out));
 		ra->head = (ra->head + 1) % RING_SIZE;
 		if (!--ra->count)
-			release_ring(ra);
+			ra->head = 0; /* refill from the start: see audit_release_idle */
 	}
 	if (n && ra->waiting)
 		pthread_cond_broadcast(&ra->drained);
@@ -465,7 +468,10 @@ void audit_flush_reads(struct vault *v, struct writer_state *st)
 		return; /* the reads stay in the ring for the next flush */
 	/* At most one ring's worth per transaction, so a steady read load cannot keep it open for ever. */
 	for (size_t done = 0; done < RING_SIZE;) {
-		size_t n = take_reads(ra, r, READ_BATCH);
+		/* A few entries per hold of the lock, so that readers are not kept waiting while a batch is copied. */
+		size_t n = 0, got;
+		while (n < READ_BATCH && (got = take_reads(ra, r + n, READ_BATCH - n < 16 ? READ_BATCH - n : 16)) > 0)
+			n += got;
 		if (!n)
 			break;
 		if (v->initialized)

@@ -27,6 +27,8 @@ int audit_load_state(struct vault *v, struct writer_state *st);
 int audit_save_state(struct vault *v, const struct writer_state *st);
 void audit_flush_reads(struct vault *v, struct writer_state *st);
 bool audit_reads_pending(struct vault *v);
+/* Writer thread, when idle: returns the read ring's pages beyond its first few to the kernel. */
+void audit_release_idle(struct vault *v);
 void audit_maybe_checkpoint(struct vault *v, struct writer_state *st, bool force);
 
 /* Writer thread, inside the rekey transaction: re-encrypts every entry under the new keys and rebuilds the

@@ -202,6 +202,7 @@ static void *writer_main(void *arg)
 		 */
 		if (!batch && !trimmed && now - last_flush >= 1000) {
 			store_release_memory(w->v);
+			audit_release_idle(w->v);
 			malloc_trim(0);
 			trimmed = true;
 		}
