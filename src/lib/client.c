@@ -190,7 +190,8 @@ static int call_once(struct zk_client *c, const char *method, const char *path, 
 	sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
 	sym_curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L);
-	sym_curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-cli");
+	sym_curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent ? c->user_agent : "zkvault-cli");
+	sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
 	sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);

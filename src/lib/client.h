@@ -17,6 +17,7 @@ struct zk_client {
 	char *addr;            /* base URL without a trailing slash */
 	char *ca_file;         /* CA bundle for https, or NULL for the system's */
 	int plaintext_remote;  /* http:// to a host that is not loopback: credentials cross the network in clear */
+	const char *user_agent; /* a static string; "zkvault-cli" when NULL */
 	const char *header_name[ZK_CLIENT_MAX_HEADERS]; /* sent with every request: credentials, agent id */
 	char *header_value[ZK_CLIENT_MAX_HEADERS];      /* wiped on close */
 	int nheaders;

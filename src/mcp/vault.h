@@ -2,23 +2,23 @@
 #define ZK_MCP_VAULT_H
 
 /*
- * The MCP server's client for one vaultd: JSON over HTTP(S) with libcurl, X-Capability-Token plus X-Agent-Id
- * (a token with an audience is accepted only with a matching X-Agent-Id, so src/lib/client.c, which carries one
- * credential header, does not fit). Every buffer that may hold a credential is wiped when freed. One handle per
- * thread.
+ * The MCP server's client for one vaultd: src/lib/client.c with the agent's X-Capability-Token and, when the
+ * agent names itself, X-Agent-Id (a token with an audience is accepted only with a matching X-Agent-Id). The
+ * connection is opened on first use; one handle per thread.
  */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#define MCP_VAULT_MAX_RESPONSE (16u << 20)
+#include "lib/client.h"
 
 struct mcp_vault {
-	void *curl; /* CURL *, created on first use */
 	const char *addr;
 	const char *ca_file;
 	const char *token;
 	const char *agent_id; /* may be NULL */
+	struct zk_client client;
+	bool open;
 };
 
 /* Checks an address (http:// or https://); *remote_plain is set for http:// to a host that is not loopback. */
