@@ -85,7 +85,7 @@ int audit_read_agent(struct vault *v, const struct audit_event *e, const char *a
 	struct read_audit *ra = v->raudit;
 	int64_t second = zk_now_ms() / 1000;
 	int rc = 0;
-	bool kick = false;
+	bool kick = false, wake = false;
 
 	pthread_mutex_lock(&ra->lock);
 	if (ra->count) {
@@ -120,6 +120,8 @@ int audit_read_agent(struct vault *v, const struct audit_event *e, const char *a
 	/* A quarter full: wake the writer now rather than at its next 100 ms tick, before the ring fills. */
 	if (ra->count >= RING_SIZE / 4 && !ra->kicked)
 		kick = ra->kicked = true;
+	/* The first read after the ring emptied: an idle writer sleeps up to a second, so wake it to its tick. */
+	wake = !ra->count;
 	size_t slot = (ra->head + ra->count++) % RING_SIZE;
 	if (slot >= ra->used)
 		ra->used = slot + 1;
@@ -138,6 +140,8 @@ out:
 	pthread_mutex_unlock(&ra->lock);
 	if (kick && v->writer)
 		writer_kick(v->writer);
+	else if (wake && v->writer)
+		writer_wake(v->writer);
 	return rc;
 }
 

@@ -68,6 +68,20 @@ static void threshold_audit(struct vault *v, const char *action, const char *adm
 	audit_async_target(v, action, admin, request_id, success, error, ip);
 }
 
+int64_t threshold_ms_left(struct vault *v)
+{
+	struct threshold_state *t = v->threshold;
+	int64_t left = -1;
+	pthread_mutex_lock(&t->lock);
+	if (t->active) {
+		left = t->expires_ms + 1 - zk_now_ms(); /* threshold_sweep ends it once now > expires_ms */
+		if (left < 0)
+			left = 0;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return left;
+}
+
 void threshold_sweep(struct vault *v)
 {
 	struct threshold_state *t = v->threshold;

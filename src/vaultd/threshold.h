@@ -13,6 +13,8 @@ struct threshold_state *threshold_new(void);
 void threshold_free(struct threshold_state *t);
 /* Wipes an expired request (writer tick). */
 void threshold_sweep(struct vault *v);
+/* Milliseconds until the pending request expires (0 if it has), or -1 when none is pending. */
+int64_t threshold_ms_left(struct vault *v);
 
 void handle_threshold_setup(struct zk_http_req *r, void *app);
 void handle_threshold_status(struct zk_http_req *r, void *app);

@@ -15,6 +15,7 @@
 
 #define BATCH_MAX 512
 #define TICK_MS 100
+#define IDLE_TICK_MS 1000
 
 struct writer {
 	struct vault *v;
@@ -24,6 +25,7 @@ struct writer {
 	struct job *head, *tail;
 	bool stop;
 	bool kicked;
+	bool woken; /* writer_wake since the writer last looked */
 	struct writer_state st;
 };
 
@@ -150,6 +152,28 @@ static int noop_apply(struct vault *v, struct job *j)
 	return 0;
 }
 
+/*
+ * How long the writer may sleep. Busy — reads wait in the ring for their flush, or the last work was less than a
+ * second ago (its memory not yet returned) — TICK_MS. Idle: until the session or the threshold request expires,
+ * at most IDLE_TICK_MS, so that thousands of idle vaults on one machine do not wake ten times a second each; a
+ * reader wakes the writer (writer_wake) when the read ring stops being empty.
+ */
+static int64_t wait_ms(struct writer *w, bool idle, int64_t last_flush)
+{
+	struct vault *v = w->v;
+	int64_t ms = IDLE_TICK_MS, left;
+
+	if (audit_reads_pending(v))
+		return (left = last_flush + TICK_MS - zk_mono_ms()) > 0 ? left : 0;
+	if (!idle)
+		return TICK_MS;
+	if (v->keys && (left = atomic_load(&v->expires_mono) - zk_mono_ms()) < ms)
+		ms = left;
+	if ((left = threshold_ms_left(v)) >= 0 && left < ms)
+		ms = left;
+	return ms < 1 ? 1 : ms;
+}
+
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
@@ -158,16 +182,23 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	while (!w->stop || w->head) {
-		if (!w->head && !w->kicked) {
+		if (!w->head && !w->kicked && !w->woken) {
+			pthread_mutex_unlock(&w->lock);
+			int64_t ms = wait_ms(w, trimmed, last_flush);
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += TICK_MS * 1000000L;
+			ts.tv_sec += ms / 1000;
+			ts.tv_nsec += (ms % 1000) * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
-			pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+			pthread_mutex_lock(&w->lock);
+			/* woken covers a wake that came while the lock was released above. */
+			if (!w->head && !w->kicked && !w->woken && !w->stop)
+				pthread_cond_timedwait(&w->cond, &w->lock, &ts);
 		}
+		w->woken = false;
 		struct job *batch = w->head, *last = NULL;
 		int n = 0;
 		for (struct job *j = batch; j && n < BATCH_MAX; j = j->next, n++)
@@ -253,6 +284,14 @@ void writer_submit(struct writer *w, struct job *j)
 	else
 		w->head = j;
 	w->tail = j;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_wake(struct writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->woken = true;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 }

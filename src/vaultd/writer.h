@@ -60,6 +60,8 @@ void writer_submit(struct writer *w, struct job *j);
 int writer_run(struct writer *w, struct job *j);
 /* Wakes the writer so it drains the read-audit ring now. */
 void writer_kick(struct writer *w);
+/* Wakes an idle writer so it looks again at what is pending (reads in the ring: flushed within TICK_MS). */
+void writer_wake(struct writer *w);
 
 /*
  * Writes one new version of the record name (secrets.c), updating the digest and revision in st.
