@@ -64,7 +64,16 @@ void read_audit_free(struct read_audit *ra)
 	free(ra);
 }
 
-#define COPY(dst, src) snprintf((dst), sizeof(dst), "%s", (src) ? (src) : "")
+/* snprintf(dst, cap, "%s", src) without the printf machinery: this runs for every read that is not coalesced. */
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = src ? strnlen(src, cap - 1) : 0;
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+#define COPY(dst, src) copy_str((dst), sizeof(dst), (src))
 
 static bool same_read(const struct read_entry *r, const struct audit_event *e, int64_t second, const char *agent)
 {
