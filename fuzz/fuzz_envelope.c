@@ -10,26 +10,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz.h"
 #include "lib/clock.h"
 #include "lib/crypto.h"
 #include "lib/mem.h"
 #include "vaultd/validate.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                                   \
-	do {                                                                                                       \
-		if (!(x))                                                                                          \
-			__builtin_trap();                                                                          \
-	} while (0)
-
 #define MAX_STRINGS 512 /* decoded per input, to keep each run short */
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	return zk_mem_init() == 0 ? 0 : -1;
-}
+ZK_FUZZ_INIT_MEM()
 
 static void check_b64_exact(const char *s, size_t expected, int decoded, size_t n)
 {

@@ -8,22 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "lib/mem.h"
 #include "mcp/mcp.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	return zk_mem_init() == 0 ? 0 : -1;
-}
-
-#define CHECK(x)                                                                                                   \
-	do {                                                                                                       \
-		if (!(x))                                                                                          \
-			__builtin_trap();                                                                          \
-	} while (0)
+ZK_FUZZ_INIT_MEM()
 
 static const struct {
 	long status;

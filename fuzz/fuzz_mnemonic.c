@@ -7,16 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "lib/bip39.h"
 #include "lib/mem.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	return zk_mem_init() == 0 ? 0 : -1;
-}
+ZK_FUZZ_INIT_MEM()
 
 static int printable(const char *s, size_t max)
 {

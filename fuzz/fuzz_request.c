@@ -7,23 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "lib/mem.h"
 #include "vaultd/validate.h"
 #include "vaultd/vaultd.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	return zk_mem_init() == 0 ? 0 : -1;
-}
-
-#define CHECK(x)                                                                                                   \
-	do {                                                                                                       \
-		if (!(x))                                                                                          \
-			__builtin_trap();                                                                          \
-	} while (0)
+ZK_FUZZ_INIT_MEM()
 
 /* A problem is a non-empty NUL-terminated string; when it is the caller's buffer it fits in it. */
 static void check_problem(const char *p, const char *buf, size_t n)

@@ -8,16 +8,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "lib/mem.h"
 #include "lib/shamir.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	return zk_mem_init() == 0 ? 0 : -1;
-}
+ZK_FUZZ_INIT_MEM()
 
 static void decode_texts(const uint8_t *data, size_t size)
 {

@@ -12,18 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "lib/mem.h"
 #include "lib/paseto.h"
 #include "vaultd/tokens.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                                   \
-	do {                                                                                                       \
-		if (!(x))                                                                                          \
-			__builtin_trap();                                                                          \
-	} while (0)
 
 /* The issuer and group of the claims in the committed seeds (fuzz/corpus/token/token-*.txt, claims-*.json). */
 #define VAULT_ID_HEX "8e204a49c79696bc24efd43299b22f77"

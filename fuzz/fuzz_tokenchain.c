@@ -12,20 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "lib/cascade.h"
 #include "lib/clock.h"
 #include "lib/mem.h"
 #include "lib/revsnap.h"
 #include "lib/tokenchain.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                                   \
-	do {                                                                                                       \
-		if (!(x))                                                                                          \
-			__builtin_trap();                                                                          \
-	} while (0)
 
 /* The vector's root caveats and the public key of its "rootNextSeed" (0x02 * 32). */
 static struct zk_caveats root_cav;
