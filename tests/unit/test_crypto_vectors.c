@@ -21,36 +21,11 @@
 #include <string.h>
 
 #include "lib/mem.h"
+#include "vectors.h"
 
 static json_t *load(const char *name)
 {
-	char path[4096];
-	snprintf(path, sizeof path, "%s/wycheproof/%s", ZK_VECTORS, name);
-	json_error_t err;
-	json_t *j = json_load_file(path, 0, &err);
-	if (!j)
-		fail_msg("%s: %s (line %d)", path, err.text, err.line);
-	return j;
-}
-
-static const char *str(const json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	if (!s)
-		fail_msg("missing string field %s", key);
-	return s;
-}
-
-/* Hex to a malloc'd buffer (never NULL, even for ""); returns its length. */
-static size_t unhex(unsigned char **out, const char *hex)
-{
-	size_t max = strlen(hex) / 2 + 1;
-	unsigned char *b = malloc(max);
-	size_t n = 0;
-	assert_non_null(b);
-	assert_int_equal(sodium_hex2bin(b, max, hex, strlen(hex), NULL, &n, NULL), 0);
-	*out = b;
-	return n;
+	return vec_load("wycheproof", name);
 }
 
 static int group_int(const json_t *g, const char *key)
@@ -79,21 +54,21 @@ static void test_wycheproof_xchacha20poly1305(void **state)
 		    group_int(g, "keySize") != crypto_aead_xchacha20poly1305_ietf_KEYBYTES * 8 ||
 		    group_int(g, "tagSize") != crypto_aead_xchacha20poly1305_ietf_ABYTES * 8) {
 			json_array_foreach(tests, ti, t)
-				assert_string_equal(str(t, "result"), "invalid");
+				assert_string_equal(vec_str(t, "result"), "invalid");
 			skipped_groups++;
 			skipped_tests += json_array_size(tests);
 			continue;
 		}
 		json_array_foreach(tests, ti, t) {
 			int id = group_int(t, "tcId");
-			const char *result = str(t, "result");
+			const char *result = vec_str(t, "result");
 			unsigned char *key, *iv, *aad, *msg, *ct, *tag;
-			size_t key_len = unhex(&key, str(t, "key"));
-			size_t iv_len = unhex(&iv, str(t, "iv"));
-			size_t aad_len = unhex(&aad, str(t, "aad"));
-			size_t msg_len = unhex(&msg, str(t, "msg"));
-			size_t ct_len = unhex(&ct, str(t, "ct"));
-			size_t tag_len = unhex(&tag, str(t, "tag"));
+			size_t key_len = vec_unhex(&key, vec_str(t, "key"));
+			size_t iv_len = vec_unhex(&iv, vec_str(t, "iv"));
+			size_t aad_len = vec_unhex(&aad, vec_str(t, "aad"));
+			size_t msg_len = vec_unhex(&msg, vec_str(t, "msg"));
+			size_t ct_len = vec_unhex(&ct, vec_str(t, "ct"));
+			size_t tag_len = vec_unhex(&tag, vec_str(t, "tag"));
 			assert_int_equal(key_len, crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
 			assert_int_equal(iv_len, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
 			assert_int_equal(tag_len, crypto_aead_xchacha20poly1305_ietf_ABYTES);
@@ -173,13 +148,13 @@ static void test_wycheproof_ed25519(void **state)
 
 	json_array_foreach(groups, gi, g) {
 		unsigned char *pk;
-		size_t pk_len = unhex(&pk, str(json_object_get(g, "publicKey"), "pk"));
+		size_t pk_len = vec_unhex(&pk, vec_str(json_object_get(g, "publicKey"), "pk"));
 		json_array_foreach(json_object_get(g, "tests"), ti, t) {
 			int id = group_int(t, "tcId");
-			const char *result = str(t, "result");
+			const char *result = vec_str(t, "result");
 			unsigned char *msg, *sig;
-			size_t msg_len = unhex(&msg, str(t, "msg"));
-			size_t sig_len = unhex(&sig, str(t, "sig"));
+			size_t msg_len = vec_unhex(&msg, vec_str(t, "msg"));
+			size_t sig_len = vec_unhex(&sig, vec_str(t, "sig"));
 			int rc = ed25519_verify(sig, sig_len, msg, msg_len, pk, pk_len);
 			if (strcmp(result, "valid") == 0) {
 				if (rc != 0)
@@ -253,9 +228,9 @@ static void test_argon2id_kat(void **state)
 {
 	for (size_t i = 0; i < sizeof ARGON2ID / sizeof ARGON2ID[0]; i++) {
 		unsigned char *passwd, *salt, *want;
-		assert_int_equal(unhex(&passwd, ARGON2ID[i].passwd_hex), ARGON2ID[i].passwd_len);
-		assert_int_equal(unhex(&salt, ARGON2ID[i].salt_hex), crypto_pwhash_SALTBYTES);
-		assert_int_equal(unhex(&want, ARGON2ID[i].out_hex), ARGON2ID[i].outlen);
+		assert_int_equal(vec_unhex(&passwd, ARGON2ID[i].passwd_hex), ARGON2ID[i].passwd_len);
+		assert_int_equal(vec_unhex(&salt, ARGON2ID[i].salt_hex), crypto_pwhash_SALTBYTES);
+		assert_int_equal(vec_unhex(&want, ARGON2ID[i].out_hex), ARGON2ID[i].outlen);
 		unsigned char out[256];
 		assert_int_equal(crypto_pwhash(out, ARGON2ID[i].outlen, (const char *)passwd, ARGON2ID[i].passwd_len, salt,
 		                               ARGON2ID[i].opslimit, ARGON2ID[i].memlimit,
@@ -269,14 +244,14 @@ static void test_argon2id_kat(void **state)
 	}
 	/* tv() entry [3]: outlen 5 is below crypto_pwhash_BYTES_MIN and must fail. */
 	unsigned char *passwd, *salt;
-	size_t passwd_len = unhex(&passwd,
+	size_t passwd_len = vec_unhex(&passwd,
 	                          "027b6d8e8c8c474e9b69c7d9ed4f9971e8e1ce2f6ba95048414c3970f0f09b70e3"
 	                          "b6c5ae05872b3d8678705b7d381829c351a5a9c88c233569b35d6b0b809df44b64"
 	                          "51a9c273f1150e2ef8a0b5437eb701e373474cd44b97ef0248ebce2ca0400e1b53"
 	                          "f3d86221eca3f18eb45b702b9172440f774a82cbf1f6f525df30a6e293c873cce6"
 	                          "9bb078ed1f0d31e7f9b8062409f37f19f8550aae");
 	assert_int_equal(passwd_len, 152);
-	assert_int_equal(unhex(&salt, "eb2a3056a09ad2d7d7f975bcd707598f"), crypto_pwhash_SALTBYTES);
+	assert_int_equal(vec_unhex(&salt, "eb2a3056a09ad2d7d7f975bcd707598f"), crypto_pwhash_SALTBYTES);
 	unsigned char out5[5];
 	assert_int_equal(crypto_pwhash(out5, sizeof out5, (const char *)passwd, passwd_len, salt, 4, 1397645,
 	                               crypto_pwhash_ALG_ARGON2ID13),

@@ -18,46 +18,21 @@
 #include <string.h>
 
 #include "lib/mem.h"
+#include "vectors.h"
 #include "lib/paseto.h"
 
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
 static json_t *load(const char *name)
 {
-	char path[4096];
-	snprintf(path, sizeof path, "%s/paseto/%s", ZK_VECTORS, name);
-	json_error_t err;
-	json_t *j = json_load_file(path, 0, &err);
-	if (!j)
-		fail_msg("%s: %s (line %d)", path, err.text, err.line);
-	return j;
-}
-
-static const char *str(const json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	if (!s)
-		fail_msg("missing string field %s", key);
-	return s;
-}
-
-/* Hex to a malloc'd buffer; returns its length. */
-static size_t unhex(unsigned char **out, const char *hex)
-{
-	size_t max = strlen(hex) / 2 + 1;
-	unsigned char *b = malloc(max);
-	size_t n = 0;
-	assert_non_null(b);
-	assert_int_equal(sodium_hex2bin(b, max, hex, strlen(hex), NULL, &n, NULL), 0);
-	*out = b;
-	return n;
+	return vec_load("paseto", name);
 }
 
 /* The only way to get a key into the fixed-size API: anything but exactly 32 bytes is refused here. */
 static int key32_from_hex(unsigned char key[32], const char *hex)
 {
 	unsigned char *b;
-	size_t n = unhex(&b, hex);
+	size_t n = vec_unhex(&b, hex);
 	int rc = -1;
 	if (n == 32) {
 		memcpy(key, b, 32);
@@ -130,10 +105,10 @@ static void test_v4_vectors(void **state)
 	json_t *t;
 
 	json_array_foreach(tests, i, t) {
-		const char *name = str(t, "name");
-		const char *token = str(t, "token");
-		const char *footer = str(t, "footer");
-		const char *implicit = str(t, "implicit-assertion");
+		const char *name = vec_str(t, "name");
+		const char *token = vec_str(t, "token");
+		const char *footer = vec_str(t, "footer");
+		const char *implicit = vec_str(t, "implicit-assertion");
 		int expect_fail = json_is_true(json_object_get(t, "expect-fail"));
 		const char *pk_hex = json_string_value(json_object_get(t, "public-key"));
 		int is_public = pk_hex != NULL || strncmp(token, "v4.public.", 10) == 0;
@@ -141,7 +116,7 @@ static void test_v4_vectors(void **state)
 
 		if (!is_public) {
 			/* v4.local / v3 vectors: a v4.public verifier must refuse every one of them, whatever the key. */
-			assert_int_equal(key32_from_hex(pk, str(t, "key")), 0);
+			assert_int_equal(key32_from_hex(pk, vec_str(t, "key")), 0);
 			expect_reject(token, NULL, implicit, pk);
 			expect_reject(token, footer, implicit, pk);
 			other_rejected++;
@@ -149,7 +124,7 @@ static void test_v4_vectors(void **state)
 		}
 
 		/* 4-F-2 is a v4.public token that carries only a symmetric "key": used as a public key it must fail. */
-		assert_int_equal(key32_from_hex(pk, pk_hex ? pk_hex : str(t, "key")), 0);
+		assert_int_equal(key32_from_hex(pk, pk_hex ? pk_hex : vec_str(t, "key")), 0);
 		if (expect_fail) {
 			expect_reject(token, NULL, implicit, pk);
 			expect_reject(token, footer, implicit, pk);
@@ -161,9 +136,9 @@ static void test_v4_vectors(void **state)
 			continue;
 		}
 
-		const char *payload = str(t, "payload");
+		const char *payload = vec_str(t, "payload");
 		unsigned char *sk;
-		assert_int_equal(unhex(&sk, str(t, "secret-key")), 64);
+		assert_int_equal(vec_unhex(&sk, vec_str(t, "secret-key")), 64);
 
 		char *got = NULL;
 		assert_int_equal(zk_paseto_v4_public_sign(&got, (const unsigned char *)payload, strlen(payload), footer,
@@ -209,7 +184,7 @@ static void paserk_wrong_size_key(const char *hex)
 	unsigned char key[32];
 	assert_int_equal(key32_from_hex(key, hex), -1);
 	unsigned char *b;
-	size_t n = unhex(&b, hex);
+	size_t n = vec_unhex(&b, hex);
 	assert_int_not_equal(n, 32);
 	char *enc = b64(b, n, B64);
 	char *paserk = concat("k4.public.", enc);
@@ -228,13 +203,13 @@ static void test_k4_public_vectors(void **state)
 	size_t i, ok = 0, failed = 0;
 	json_t *t;
 	json_array_foreach(tests, i, t) {
-		const char *hex = str(t, "key");
+		const char *hex = vec_str(t, "key");
 		if (json_is_true(json_object_get(t, "expect-fail"))) {
 			paserk_wrong_size_key(hex);
 			failed++;
 			continue;
 		}
-		const char *want = str(t, "paserk");
+		const char *want = vec_str(t, "paserk");
 		unsigned char key[32], back[32];
 		char out[ZK_PASERK_K4_PUBLIC_MAX];
 		assert_int_equal(key32_from_hex(key, hex), 0);
@@ -281,7 +256,7 @@ static void test_k4_pid_vectors(void **state)
 	size_t i, ok = 0, failed = 0;
 	json_t *t;
 	json_array_foreach(tests, i, t) {
-		const char *hex = str(t, "key");
+		const char *hex = vec_str(t, "key");
 		if (json_is_true(json_object_get(t, "expect-fail"))) {
 			paserk_wrong_size_key(hex);
 			failed++;
@@ -291,7 +266,7 @@ static void test_k4_pid_vectors(void **state)
 		char out[ZK_PASERK_K4_PID_MAX];
 		assert_int_equal(key32_from_hex(key, hex), 0);
 		assert_int_equal(zk_paserk_k4_pid(out, key), 0);
-		assert_string_equal(out, str(t, "paserk"));
+		assert_string_equal(out, vec_str(t, "paserk"));
 		ok++;
 	}
 	json_decref(root);
