@@ -114,6 +114,12 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Writes to stdout without stdio's buffer (which would keep a copy of a secret). */
 int cli_write_stdout(const char *p, size_t n);
+/*
+ * Writes data to file with mode 0600, never through a symbolic link, and fsyncs it. An existing file is an
+ * error ("FILE already exists; " exists_hint) unless replace; a file this call created is removed if the
+ * write fails.
+ */
+int cli_write_file(const char *file, const char *data, size_t n, bool replace, const char *exists_hint);
 /* Pretty-prints o on stdout (through wiped memory). */
 int cli_print_json(const json_t *o);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -498,17 +499,44 @@ void cli_duration(char *buf, size_t n, long long seconds)
 	}
 }
 
-int cli_write_stdout(const char *p, size_t n)
+static int write_all(int fd, const char *p, size_t n)
 {
-	fflush(stdout);
 	while (n) {
-		ssize_t w = write(STDOUT_FILENO, p, n);
+		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return cli_error("cannot write to standard output: %s", strerror(errno));
+			return -1;
 		p += w;
 		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int cli_write_stdout(const char *p, size_t n)
+{
+	fflush(stdout);
+	if (write_all(STDOUT_FILENO, p, n) != 0)
+		return cli_error("cannot write to standard output: %s", strerror(errno));
+	return CLI_OK;
+}
+
+int cli_write_file(const char *file, const char *data, size_t n, bool replace, const char *exists_hint)
+{
+	int fd = open(file, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (replace ? O_TRUNC : O_EXCL), 0600);
+	if (fd < 0 && errno == EEXIST)
+		return cli_error("%s already exists; %s", file, exists_hint);
+	if (fd < 0)
+		return cli_error("cannot create %s: %s", file, strerror(errno));
+	int err = 0;
+	if (fchmod(fd, 0600) != 0 || write_all(fd, data, n) != 0 || fsync(fd) != 0)
+		err = errno;
+	if (close(fd) != 0 && !err)
+		err = errno;
+	if (err) {
+		if (!replace)
+			unlink(file); /* ours, and incomplete */
+		return cli_error("cannot write %s: %s", file, strerror(err));
 	}
 	return CLI_OK;
 }

@@ -1,9 +1,5 @@
 /* zkvault export: the whole vault as one envelope of ciphertext (docs/FORMAT.md), to a 0600 file. */
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "lib/mem.h"
@@ -25,38 +21,6 @@ const struct cli_spec cli_export_spec = {
 		   "Restore it with 'zkvault import'.",
 	.examples = "  zkvault export -o vault-$(date +%F).json\n",
 };
-
-static int write_file(const char *file, bool force, const char *text, size_t n)
-{
-	int fd = open(file, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL), 0600);
-	if (fd < 0 && errno == EEXIST)
-		return cli_error("%s already exists; use --force to overwrite it", file);
-	if (fd < 0)
-		return cli_error("cannot create %s: %s", file, strerror(errno));
-	int rc = fchmod(fd, 0600) == 0 ? CLI_OK : CLI_ERROR;
-	while (rc == CLI_OK && n) {
-		ssize_t w = write(fd, text, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			rc = CLI_ERROR;
-		else {
-			text += w;
-			n -= (size_t)w;
-		}
-	}
-	if (rc == CLI_OK && fsync(fd) != 0)
-		rc = CLI_ERROR;
-	if (close(fd) != 0)
-		rc = CLI_ERROR;
-	if (rc != CLI_OK) {
-		int err = errno;
-		if (!force)
-			unlink(file);
-		return cli_error("cannot write %s: %s", file, strerror(err));
-	}
-	return CLI_OK;
-}
 
 int cli_export(int argc, char *argv[])
 {
@@ -84,7 +48,7 @@ int cli_export(int argc, char *argv[])
 	} else if (rc == CLI_OK) {
 		size_t n = strlen(text);
 		text[n] = '\n'; /* json_dumps leaves room for its NUL; the file ends with a newline instead */
-		rc = write_file(file, cli_opt(&c, "force") != NULL, text, n + 1);
+		rc = cli_write_file(file, text, n + 1, cli_opt(&c, "force") != NULL, "use --force to overwrite it");
 		text[n] = '\0';
 	}
 	if (rc == CLI_OK && file) {

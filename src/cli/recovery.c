@@ -78,33 +78,7 @@ int cli_load_secret_key(const char *file, unsigned char **sk, unsigned char pk[3
 
 int cli_write_new_file(const char *file, const char *data, size_t n)
 {
-	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 && errno == EEXIST)
-		return cli_error("%s already exists; not overwriting it", file);
-	if (fd < 0)
-		return cli_error("cannot create %s: %s", file, strerror(errno));
-	int rc = fchmod(fd, 0600) == 0 ? CLI_OK : CLI_ERROR;
-	while (rc == CLI_OK && n) {
-		ssize_t w = write(fd, data, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			rc = CLI_ERROR;
-		else {
-			data += w;
-			n -= (size_t)w;
-		}
-	}
-	if (rc == CLI_OK && fsync(fd) != 0)
-		rc = CLI_ERROR;
-	if (close(fd) != 0)
-		rc = CLI_ERROR;
-	if (rc != CLI_OK) {
-		int err = errno;
-		unlink(file);
-		return cli_error("cannot write %s: %s", file, strerror(err));
-	}
-	return CLI_OK;
+	return cli_write_file(file, data, n, false, "not overwriting it");
 }
 
 int cli_parse_holder(struct cli *c, const char *option, const char *arg, json_t *holders)

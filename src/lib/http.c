@@ -420,3 +420,17 @@ void zk_http_resume(struct zk_http_req *r)
 {
 	MHD_resume_connection(r->conn);
 }
+
+int zk_http_write_port_file(const char *path, unsigned port)
+{
+	char tmp[4096];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -1;
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%u\n", port);
+	if (fclose(f) != 0)
+		return -1;
+	return rename(tmp, path);
+}

@@ -74,6 +74,8 @@ struct zk_http_server;
 struct zk_http_server *zk_http_start(const struct zk_http_config *cfg, char *err, size_t errlen);
 void zk_http_stop(struct zk_http_server *s);
 uint16_t zk_http_port(const struct zk_http_server *s);
+/* Writes port as one line to path, atomically (a temporary file renamed), for whoever started the server. */
+int zk_http_write_port_file(const char *path, unsigned port);
 
 const char *zk_http_header(struct zk_http_req *r, const char *name);
 const char *zk_http_query(struct zk_http_req *r, const char *name);

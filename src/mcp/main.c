@@ -331,19 +331,6 @@ static const struct zk_route mcp_routes[] = {
 	{ "DELETE", "/mcp", handle_not_allowed },
 };
 
-static int write_port_file(const char *path, unsigned port)
-{
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "%u\n", port);
-	if (fclose(f) != 0)
-		return -1;
-	return rename(tmp, path);
-}
-
 static int run_http(void)
 {
 	char err[256];
@@ -361,7 +348,7 @@ static int run_http(void)
 	}
 	unsigned port = zk_http_port(http);
 	fprintf(stderr, "mcp: Streamable HTTP on http://%s:%u/mcp (vault %s)\n", opt.bind, port, opt.addr);
-	if (opt.port_file && write_port_file(opt.port_file, port) != 0)
+	if (opt.port_file && zk_http_write_port_file(opt.port_file, port) != 0)
 		fprintf(stderr, "mcp: cannot write %s\n", opt.port_file);
 	zk_shutdown_wait();
 	/* Let requests in flight finish (each is bounded by the vault's own timeouts). */

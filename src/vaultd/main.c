@@ -196,19 +196,6 @@ static void vault_free(struct vault *v)
 		free(v->cfg.trusted_proxies[i]);
 }
 
-static int write_port_file(const char *path, uint16_t port)
-{
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "%u\n", port);
-	if (fclose(f) != 0)
-		return -1;
-	return rename(tmp, path);
-}
-
 int vaultd_main(int argc, char *argv[])
 {
 	static struct vault v; /* large; one per process */
@@ -278,7 +265,7 @@ int vaultd_main(int argc, char *argv[])
 	fprintf(stderr, "vaultd: %s vault%s%s listening on %s:%u (%s)\n", v.cfg.kind, v.cfg.group_id ? " for group " : "",
 		v.cfg.group_id ? v.cfg.group_id : "", v.cfg.bind, port,
 		v.initialized ? "initialized, locked" : "not initialized");
-	if (port_file && write_port_file(port_file, port) != 0)
+	if (port_file && zk_http_write_port_file(port_file, port) != 0)
 		fprintf(stderr, "vaultd: cannot write %s\n", port_file);
 
 	zk_shutdown_wait();
