@@ -9,30 +9,13 @@
 // Every process started here is SIGKILLed when the test process exits.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-export const BIN =
-  process.env.ZKVAULT_BIN || fileURLToPath(new URL('../../../build/zkvault', import.meta.url));
-export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+import { BIN, REPO, hex, live, sleep, uuid } from './vaultd.mjs';
 
-const live = new Set();
-process.on('exit', () => {
-  for (const p of live) {
-    try {
-      p.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-});
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-export const hex = (n) => randomBytes(n).toString('hex');
-export const uuid = () => randomUUID();
+export { BIN, REPO, hex, sleep, uuid };
 
 /** Whether util-linux script(1) is there to give the client a pseudo-terminal. */
 export const haveScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;

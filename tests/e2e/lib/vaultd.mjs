@@ -25,7 +25,8 @@ export const BIN =
   process.env.ZKVAULT_BIN || fileURLToPath(new URL('../../../build/zkvault', import.meta.url));
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
-const live = new Set();
+/** Child processes killed when the test process exits, whatever state it leaves them in. */
+export const live = new Set();
 process.on('exit', () => {
   for (const p of live) {
     try {
