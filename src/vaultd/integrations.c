@@ -299,20 +299,14 @@ static int cmp_service(const void *a, const void *b)
 		      json_string_value(json_object_get(*(json_t *const *)b, "service")));
 }
 
-/* Sorts an array of objects by a string field (so the order does not reveal the name hashes). */
-json_t *personal_sorted(json_t *arr, int (*cmp)(const void *, const void *))
+static void list_integration(json_t *rec, const struct index_entry *e, void *list)
 {
-	size_t n = json_array_size(arr);
-	json_t **items = malloc((n ? n : 1) * sizeof(*items)), *out = json_array();
-	for (size_t i = 0; items && i < n; i++)
-		items[i] = json_array_get(arr, i);
-	if (items)
-		qsort(items, n, sizeof(*items), cmp);
-	for (size_t i = 0; items && i < n; i++)
-		json_array_append(out, items[i]);
-	free(items);
-	json_decref(arr);
-	return out;
+	const char *name = json_string_value(json_object_get(rec, "name"));
+	if (name && !strncmp(name, INTEGRATION_PREFIX, strlen(INTEGRATION_PREFIX))) {
+		json_t *view = integration_view(rec, false);
+		json_object_set_new(view, "version", json_integer((json_int_t)e->version));
+		json_array_append_new(list, view);
+	}
 }
 
 void handle_integration_list(struct zk_http_req *r, void *app)
@@ -321,28 +315,12 @@ void handle_integration_list(struct zk_http_req *r, void *app)
 	if (!require_personal(v, r) || !require_management(v, r) || !require_unlocked(v, r))
 		return;
 	json_t *list = json_array();
-	unsigned slot = zk_brlock_rdlock(&v->state_lock);
-	bool unlocked = v->keys != NULL;
-	for (size_t i = 0; unlocked && i < v->index.cap; i++) {
-		const struct index_entry *e = v->index.slots[i];
-		json_t *rec;
-		if (!e || e->tombstone || record_open(&rec, v, v->keys, e) != 0)
-			continue;
-		const char *name = json_string_value(json_object_get(rec, "name"));
-		if (name && !strncmp(name, INTEGRATION_PREFIX, strlen(INTEGRATION_PREFIX))) {
-			json_t *view = integration_view(rec, false);
-			json_object_set_new(view, "version", json_integer((json_int_t)e->version));
-			json_array_append_new(list, view);
-		}
-		json_decref(rec);
-	}
-	zk_brlock_rdunlock(&v->state_lock, slot);
-	if (!unlocked) {
+	if (!records_foreach(v, list_integration, list)) {
 		json_decref(list);
 		locked_error(v, r);
 		return;
 	}
-	zk_http_reply(r, 200, json_pack("{so}", "integrations", personal_sorted(list, cmp_service)));
+	zk_http_reply(r, 200, json_pack("{so}", "integrations", records_sorted(list, cmp_service)));
 }
 
 void handle_integration_get(struct zk_http_req *r, void *app)

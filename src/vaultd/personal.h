@@ -61,8 +61,6 @@ void personal_submit(struct vault *v, struct zk_http_req *r, struct personal_wri
 struct job *personal_job(struct personal_write *a, struct zk_http_req *r);
 /* The latest version of a record, opened; the caller holds the state lock. 1 found, 0 not (or locked), -1. */
 int personal_read(struct vault *v, const char *name, json_t **rec, uint64_t *version);
-/* arr sorted by cmp (a new array; arr is released), so the order does not reveal the name hashes. */
-json_t *personal_sorted(json_t *arr, int (*cmp)(const void *, const void *));
 
 void handle_integration_list(struct zk_http_req *r, void *app);
 void handle_integration_get(struct zk_http_req *r, void *app);

@@ -3,6 +3,7 @@
  * AAD = "zkv1rec\0" | vault id | name hash | record id | version u64le | tombstone u8.
  * The plaintext JSON holds the name, so names are hidden at rest and a record cannot move between names.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/mem.h"
@@ -264,4 +265,35 @@ int record_reply(char **out, const struct vault *v, const struct zk_keys *k, con
 	else
 		zk_wipe_free(m);
 	return rc;
+}
+
+bool records_foreach(struct vault *v, record_visit_fn *visit, void *ctx)
+{
+	unsigned slot = zk_brlock_rdlock(&v->state_lock);
+	bool unlocked = v->keys != NULL;
+	for (size_t i = 0; unlocked && i < v->index.cap; i++) {
+		const struct index_entry *e = v->index.slots[i];
+		json_t *rec;
+		if (!e || e->tombstone || record_open(&rec, v, v->keys, e) != 0)
+			continue;
+		visit(rec, e, ctx);
+		json_decref(rec);
+	}
+	zk_brlock_rdunlock(&v->state_lock, slot);
+	return unlocked;
+}
+
+json_t *records_sorted(json_t *arr, int (*cmp)(const void *, const void *))
+{
+	size_t n = json_array_size(arr);
+	json_t **items = malloc((n ? n : 1) * sizeof(*items)), *out = json_array();
+	for (size_t i = 0; items && i < n; i++)
+		items[i] = json_array_get(arr, i);
+	if (items)
+		qsort(items, n, sizeof(*items), cmp);
+	for (size_t i = 0; items && i < n; i++)
+		json_array_append(out, items[i]);
+	free(items);
+	json_decref(arr);
+	return out;
 }

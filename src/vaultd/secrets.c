@@ -324,6 +324,22 @@ static int cmp_keys(const void *a, const void *b)
 		      json_string_value(json_object_get(*(json_t *const *)b, "key")));
 }
 
+struct list_ctx {
+	json_t *list;
+	const struct claims *claims;
+};
+
+static void list_secret(json_t *rec, const struct index_entry *e, void *arg)
+{
+	struct list_ctx *ctx = arg;
+	const char *name = json_string_value(json_object_get(rec, "name"));
+	(void)e;
+	/* Integrations and transcripts ("prefix:…", personal.h) are not secrets. */
+	if (name && !strchr(name, ':') && claims_allow_name(ctx->claims, name))
+		json_array_append_new(ctx->list,
+				      json_pack("{sssO}", "key", name, "metadata", json_object_get(rec, "metadata")));
+}
+
 void handle_secret_list(struct zk_http_req *r, void *app)
 {
 	struct vault *v = app;
@@ -335,39 +351,13 @@ void handle_secret_list(struct zk_http_req *r, void *app)
 		deny(v, r, &c, "secrets.list.denied", NULL);
 		return;
 	}
-	json_t *keys = json_array();
-	unsigned slot = zk_brlock_rdlock(&v->state_lock);
-	bool unlocked = v->keys != NULL;
-	for (size_t i = 0; unlocked && i < v->index.cap; i++) {
-		const struct index_entry *e = v->index.slots[i];
-		json_t *rec;
-		if (!e || e->tombstone || record_open(&rec, v, v->keys, e) != 0)
-			continue;
-		const char *name = json_string_value(json_object_get(rec, "name"));
-		/* Integrations and transcripts ("prefix:…", personal.h) are not secrets. */
-		if (name && !strchr(name, ':') && claims_allow_name(&c.claims, name))
-			json_array_append_new(keys, json_pack("{sssO}", "key", name, "metadata",
-							      json_object_get(rec, "metadata")));
-		json_decref(rec);
-	}
-	zk_brlock_rdunlock(&v->state_lock, slot);
-	if (!unlocked) {
-		json_decref(keys);
+	struct list_ctx ctx = { json_array(), &c.claims };
+	if (!records_foreach(v, list_secret, &ctx)) {
+		json_decref(ctx.list);
 		locked_error(v, r);
 		return;
 	}
-	/* Sorted by name, so the order does not reveal the hashes. */
-	size_t n = json_array_size(keys);
-	json_t **items = malloc((n ? n : 1) * sizeof(*items));
-	json_t *sorted = json_array();
-	for (size_t i = 0; items && i < n; i++)
-		items[i] = json_array_get(keys, i);
-	if (items)
-		qsort(items, n, sizeof(*items), cmp_keys);
-	for (size_t i = 0; items && i < n; i++)
-		json_array_append(sorted, items[i]);
-	free(items);
-	json_decref(keys);
+	json_t *sorted = records_sorted(ctx.list, cmp_keys);
 	struct audit_event e = { "secrets.listed", c.claims.sub, NULL, NULL, c.claims.jti, NULL, c.ip, true };
 	audit_read(v, &e);
 	zk_http_reply(r, 200, json_pack("{so}", "keys", sorted));

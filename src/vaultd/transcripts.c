@@ -205,33 +205,26 @@ static int cmp_id(const void *a, const void *b)
 		      json_string_value(json_object_get(*(json_t *const *)b, "id")));
 }
 
+static void list_transcript(json_t *rec, const struct index_entry *e, void *list)
+{
+	const char *kind = json_string_value(json_object_get(rec, "kind"));
+	const char *name = json_string_value(json_object_get(rec, "name"));
+	if (kind && name && !strcmp(kind, "transcript") && !strncmp(name, TRANSCRIPT_PREFIX, strlen(TRANSCRIPT_PREFIX)))
+		json_array_append_new(list, json_pack("{sOsIsOsO}", "id", json_object_get(rec, "id"), "count",
+						      (json_int_t)e->version, "createdAt", json_object_get(rec, "createdAt"),
+						      "updatedAt", json_object_get(rec, "updatedAt")));
+}
+
 void handle_transcript_list(struct zk_http_req *r, void *app)
 {
 	struct vault *v = app;
 	if (!require_personal(v, r) || !require_management(v, r) || !require_unlocked(v, r))
 		return;
 	json_t *list = json_array();
-	unsigned slot = zk_brlock_rdlock(&v->state_lock);
-	bool unlocked = v->keys != NULL;
-	for (size_t i = 0; unlocked && i < v->index.cap; i++) {
-		const struct index_entry *e = v->index.slots[i];
-		json_t *rec;
-		if (!e || e->tombstone || record_open(&rec, v, v->keys, e) != 0)
-			continue;
-		const char *kind = json_string_value(json_object_get(rec, "kind"));
-		const char *name = json_string_value(json_object_get(rec, "name"));
-		if (kind && name && !strcmp(kind, "transcript") && !strncmp(name, TRANSCRIPT_PREFIX, strlen(TRANSCRIPT_PREFIX)))
-			json_array_append_new(list, json_pack("{sOsIsOsO}", "id", json_object_get(rec, "id"), "count",
-							      (json_int_t)e->version, "createdAt",
-							      json_object_get(rec, "createdAt"), "updatedAt",
-							      json_object_get(rec, "updatedAt")));
-		json_decref(rec);
-	}
-	zk_brlock_rdunlock(&v->state_lock, slot);
-	if (!unlocked) {
+	if (!records_foreach(v, list_transcript, list)) {
 		json_decref(list);
 		locked_error(v, r);
 		return;
 	}
-	zk_http_reply(r, 200, json_pack("{so}", "transcripts", personal_sorted(list, cmp_id)));
+	zk_http_reply(r, 200, json_pack("{so}", "transcripts", records_sorted(list, cmp_id)));
 }

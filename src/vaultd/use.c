@@ -1039,6 +1039,26 @@ static int cmp_names(const void *a, const void *b)
 		      json_string_value(json_object_get(*(json_t *const *)b, "key")));
 }
 
+struct capability_ctx {
+	json_t *list;
+	const struct claims *claims;
+	unsigned perms;
+};
+
+static void list_capability(json_t *rec, const struct index_entry *e, void *arg)
+{
+	struct capability_ctx *ctx = arg;
+	const char *name = json_string_value(json_object_get(rec, "name"));
+	(void)e;
+	if (ctx->perms && name && !strchr(name, ':') && claims_allow_name(ctx->claims, name)) { /* not "integration:…" */
+		json_t *item = json_pack("{ssso}", "key", name, "permissions", perm_list(ctx->perms));
+		json_t *origins = json_object_get(json_object_get(rec, "metadata"), "allowedOrigins");
+		if ((ctx->perms & PERM_USE) && json_is_array(origins))
+			json_object_set(item, "allowedOrigins", origins);
+		json_array_append_new(ctx->list, item);
+	}
+}
+
 void handle_capability(struct zk_http_req *r, void *app)
 {
 	struct vault *v = app;
@@ -1054,41 +1074,14 @@ void handle_capability(struct zk_http_req *r, void *app)
 	unsigned perms = c.claims.perms & (PERM_READ | PERM_WRITE | PERM_DELETE | PERM_USE | PERM_ADMIN);
 
 	/* The names this token may act on, with what it may do, and where a `use` may send each. */
-	json_t *list = json_array();
-	unsigned slot = zk_brlock_rdlock(&v->state_lock);
-	bool unlocked = v->keys != NULL;
-	for (size_t i = 0; unlocked && perms && i < v->index.cap; i++) {
-		const struct index_entry *e = v->index.slots[i];
-		json_t *rec;
-		if (!e || e->tombstone || record_open(&rec, v, v->keys, e) != 0)
-			continue;
-		const char *name = json_string_value(json_object_get(rec, "name"));
-		if (name && !strchr(name, ':') && claims_allow_name(&c.claims, name)) { /* not "integration:…" */
-			json_t *item = json_pack("{ssso}", "key", name, "permissions", perm_list(perms));
-			json_t *origins = json_object_get(json_object_get(rec, "metadata"), "allowedOrigins");
-			if ((perms & PERM_USE) && json_is_array(origins))
-				json_object_set(item, "allowedOrigins", origins);
-			json_array_append_new(list, item);
-		}
-		json_decref(rec);
-	}
-	zk_brlock_rdunlock(&v->state_lock, slot);
-	if (!unlocked) {
-		json_decref(list);
+	struct capability_ctx ctx = { json_array(), &c.claims, perms };
+	if (!records_foreach(v, list_capability, &ctx)) {
+		json_decref(ctx.list);
 		json_decref(patterns);
 		locked_error(v, r);
 		return;
 	}
-	size_t n = json_array_size(list);
-	json_t **items = malloc((n ? n : 1) * sizeof(*items)), *sorted = json_array();
-	for (size_t i = 0; items && i < n; i++)
-		items[i] = json_array_get(list, i);
-	if (items)
-		qsort(items, n, sizeof(*items), cmp_names);
-	for (size_t i = 0; items && i < n; i++)
-		json_array_append(sorted, items[i]);
-	free(items);
-	json_decref(list);
+	json_t *sorted = records_sorted(ctx.list, cmp_names);
 
 	if (audit_use(v, r, &c, "capability.checked", NULL, NULL, true) != 0) {
 		json_decref(sorted);

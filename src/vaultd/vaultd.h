@@ -169,6 +169,13 @@ int header_decode(uint64_t *revision, unsigned char digest[ZK_HASH_BYTES], const
 void record_aad(struct zk_aad *a, const struct vault *v, const unsigned char name_hash[ZK_HASH_BYTES],
 		const unsigned char record_id[ZK_RECORD_ID_BYTES], uint64_t version, bool tombstone);
 int record_open(json_t **out, const struct vault *v, const struct zk_keys *k, const struct index_entry *e);
+/* Calls visit for every live record, opened (and released after), under the state read lock. Returns false,
+ * visiting nothing, when the vault is locked. */
+typedef void record_visit_fn(json_t *rec, const struct index_entry *e, void *ctx);
+bool records_foreach(struct vault *v, record_visit_fn *visit, void *ctx);
+/* arr sorted by cmp (a new array; arr is released): listings are sorted so the order does not reveal the name
+ * hashes. */
+json_t *records_sorted(json_t *arr, int (*cmp)(const void *, const void *));
 /* The body of GET /secrets/:key for e, built without jansson when the record is in jansson's canonical form;
  * *out is zk_wipe_malloc'd. Returns 0, 1 when the caller must take the record_open path, -1 on error. */
 int record_reply(char **out, const struct vault *v, const struct zk_keys *k, const struct index_entry *e,
