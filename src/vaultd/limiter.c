@@ -6,29 +6,43 @@
 
 #include "lib/clock.h"
 
-#define LIMITER_SLOTS 4096
+/*
+ * Windows live in an open-addressing table that starts small and doubles up to MAX_SLOTS, so a vault that has
+ * seen a few clients holds a few hundred bytes, not a table sized for thousands. A slot names its key by a keyed
+ * 16-byte BLAKE2b hash (the key is per process: no one can aim two keys at the same slot), 32 bytes a slot.
+ */
+#define MIN_SLOTS 16
+#define MAX_SLOTS 4096 /* 128 KB at most */
+#define PROBES 64
 
 struct window {
-	char key[130];
+	unsigned char id[16];
 	int64_t start_ms;
-	int count;
+	int32_t count;
+	uint32_t used;
 };
 
 struct limiter {
 	pthread_mutex_t lock;
 	int max;
 	int64_t window_ms;
-	struct window slots[LIMITER_SLOTS];
+	unsigned char hash_key[crypto_generichash_KEYBYTES];
+	struct window *slots;
+	size_t cap, used; /* used: slots holding a window, ended or not */
 };
 
 struct limiter *limiter_new(int max, int64_t window_ms)
 {
 	struct limiter *l = calloc(1, sizeof(*l));
-	if (!l)
+	if (!l || !(l->slots = calloc(MIN_SLOTS, sizeof(*l->slots)))) {
+		free(l);
 		return NULL;
+	}
 	pthread_mutex_init(&l->lock, NULL);
 	l->max = max;
 	l->window_ms = window_ms;
+	l->cap = MIN_SLOTS;
+	randombytes_buf(l->hash_key, sizeof(l->hash_key));
 	return l;
 }
 
@@ -37,44 +51,87 @@ void limiter_free(struct limiter *l)
 	if (!l)
 		return;
 	pthread_mutex_destroy(&l->lock);
+	free(l->slots);
 	free(l);
 }
 
+static bool ended(const struct limiter *l, const struct window *w, int64_t now)
+{
+	return now - w->start_ms > l->window_ms;
+}
+
+static size_t home(const struct limiter *l, const unsigned char id[16])
+{
+	uint64_t h;
+	memcpy(&h, id, sizeof(h));
+	return (size_t)(h & (l->cap - 1));
+}
+
+/* Doubles the table, keeping only the windows that have not ended. On failure the table stays as it was. */
+static void grow(struct limiter *l, int64_t now)
+{
+	size_t cap = l->cap * 2;
+	struct window *slots = calloc(cap, sizeof(*slots)), *old = l->slots;
+	size_t oldcap = l->cap;
+	if (!slots)
+		return;
+	l->slots = slots;
+	l->cap = cap;
+	l->used = 0;
+	for (size_t i = 0; i < oldcap; i++) {
+		if (!old[i].used || ended(l, &old[i], now))
+			continue;
+		for (size_t j = home(l, old[i].id);; j = (j + 1) & (cap - 1)) {
+			if (!slots[j].used) {
+				slots[j] = old[i];
+				l->used++;
+				break;
+			}
+		}
+	}
+	sodium_memzero(old, oldcap * sizeof(*old));
+	free(old);
+}
+
 /*
- * Open addressing over a fixed table; a slot whose window has ended is free again. A full table reuses the
- * slot with the oldest window, which only ever forgets the oldest counts.
+ * The window of key, or with create a new one. The whole probe sequence is searched for the key before a free
+ * slot is taken: taking the first ended slot on the way would open a second, empty window for a key whose
+ * window is still counting further along. With the table at its largest and no slot free, the oldest window in
+ * the sequence is reused, which only ever forgets the oldest counts.
  */
 static struct window *find(struct limiter *l, const char *key, int64_t now, bool create)
 {
-	uint64_t h;
-	struct window *oldest = NULL;
-	crypto_shorthash((unsigned char *)&h, (const unsigned char *)key, strlen(key),
-			 (const unsigned char *)"zkvault-limiter!");
-	for (size_t i = 0; i < 64; i++) {
-		struct window *w = &l->slots[(h + i) % LIMITER_SLOTS];
-		bool expired = !w->key[0] || now - w->start_ms > l->window_ms;
-		if (w->key[0] && !strcmp(w->key, key)) {
-			if (expired) {
+	unsigned char id[16];
+	crypto_generichash(id, sizeof(id), (const unsigned char *)key, strlen(key), l->hash_key, sizeof(l->hash_key));
+
+	if (create && l->cap < MAX_SLOTS && (l->used + 1) * 2 > l->cap)
+		grow(l, now);
+	struct window *freeslot = NULL, *oldest = NULL;
+	size_t probes = l->cap < PROBES ? l->cap : PROBES;
+	for (size_t i = 0, j = home(l, id); i < probes; i++, j = (j + 1) & (l->cap - 1)) {
+		struct window *w = &l->slots[j];
+		if (w->used && sodium_memcmp(w->id, id, sizeof(id)) == 0) {
+			if (ended(l, w, now)) {
 				w->start_ms = now;
 				w->count = 0;
 			}
 			return w;
 		}
-		if (expired && create) {
-			snprintf(w->key, sizeof(w->key), "%s", key);
-			w->start_ms = now;
-			w->count = 0;
-			return w;
-		}
-		if (!oldest || w->start_ms < oldest->start_ms)
+		if (!freeslot && (!w->used || ended(l, w, now)))
+			freeslot = w;
+		if (w->used && (!oldest || w->start_ms < oldest->start_ms))
 			oldest = w;
 	}
 	if (!create)
 		return NULL;
-	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
-	oldest->start_ms = now;
-	oldest->count = 0;
-	return oldest;
+	struct window *w = freeslot ? freeslot : oldest;
+	if (!w->used)
+		l->used++;
+	memcpy(w->id, id, sizeof(id));
+	w->used = 1;
+	w->start_ms = now;
+	w->count = 0;
+	return w;
 }
 
 void limiter_peek(struct limiter *l, const char *key, struct limiter_status *st)
