@@ -22,15 +22,16 @@ struct root_limits {
 };
 
 /*
- * A slot holds the claims at their used size (claims_size), not the 4.9 KB of struct claims, which is mostly
- * room for patterns: 100 cached tokens then cost tens of KB, and a hit copies a few hundred bytes.
+ * A slot is a pointer; what it points to holds the claims at their used size (claims_size), not the 4.9 KB of
+ * struct claims, which is mostly room for patterns. The table is 32 KB, touched a page at a time, and 100 cached
+ * tokens cost tens of KB; a hit copies a few hundred bytes.
  */
-struct cache_slot {
+struct cache_entry {
 	uint64_t gen; /* valid only while equal to the cache's generation */
 	unsigned char hash[ZK_HASH_BYTES];
 	struct root_limits lim;
-	struct claims *claims; /* malloc'd, claims_len bytes; NULL if the slot was never used */
 	size_t claims_len;
+	unsigned char claims[]; /* the first claims_len bytes of a struct claims */
 };
 
 /* Use counters of tokens with a use limit, keyed by the revocation id of the level that set the limit. Not
@@ -45,7 +46,7 @@ struct use_slot {
 
 struct token_cache {
 	pthread_mutex_t stripe[CACHE_STRIPES];
-	struct cache_slot *slots;
+	struct cache_entry **slots;
 	uint64_t gen; /* bumped by token_cache_clear, under all stripes */
 	pthread_mutex_t use_lock;
 	struct use_slot *uses;
@@ -76,7 +77,7 @@ void token_cache_free(struct token_cache *c)
 		pthread_mutex_destroy(&c->stripe[i]);
 	pthread_mutex_destroy(&c->use_lock);
 	for (size_t i = 0; i < CACHE_SLOTS; i++)
-		free(c->slots[i].claims);
+		free(c->slots[i]);
 	free(c->slots);
 	free(c->uses);
 	free(c);
@@ -86,10 +87,7 @@ void token_cache_clear(struct token_cache *c)
 {
 	for (int i = 0; i < CACHE_STRIPES; i++)
 		pthread_mutex_lock(&c->stripe[i]);
-	/*
-	 * A new generation instead of a pass over the slots: the table is 18 MB of calloc'd pages that become
-	 * resident only when touched, and touching every slot at each unlock made all of it resident.
-	 */
+	/* A new generation instead of a pass over the slots, which would make the whole table resident. */
 	c->gen++;
 	for (int i = CACHE_STRIPES; i-- > 0;)
 		pthread_mutex_unlock(&c->stripe[i]);
@@ -121,10 +119,10 @@ static bool cache_get(struct token_cache *c, const unsigned char hash[ZK_HASH_BY
 	size_t i = cache_slot(hash);
 	bool hit = false;
 	pthread_mutex_lock(&c->stripe[i % CACHE_STRIPES]);
-	struct cache_slot *s = &c->slots[i];
-	if (s->claims && s->gen == c->gen && !memcmp(s->hash, hash, ZK_HASH_BYTES)) {
-		memcpy(out, s->claims, s->claims_len);
-		*lim = s->lim;
+	const struct cache_entry *e = c->slots[i];
+	if (e && e->gen == c->gen && !memcmp(e->hash, hash, ZK_HASH_BYTES)) {
+		memcpy(out, e->claims, e->claims_len);
+		*lim = e->lim;
 		hit = true;
 	}
 	pthread_mutex_unlock(&c->stripe[i % CACHE_STRIPES]);
@@ -135,19 +133,19 @@ static void cache_put(struct token_cache *c, const unsigned char hash[ZK_HASH_BY
 		      const struct root_limits *lim)
 {
 	size_t i = cache_slot(hash), len = claims_size(cl);
-	struct claims *copy = malloc(len);
-	if (!copy)
+	struct cache_entry *e = malloc(sizeof(*e) + len), *old;
+	if (!e)
 		return; /* not cached: the next check verifies again */
-	memcpy(copy, cl, len);
+	memcpy(e->hash, hash, ZK_HASH_BYTES);
+	e->lim = *lim;
+	e->claims_len = len;
+	memcpy(e->claims, cl, len);
 	pthread_mutex_lock(&c->stripe[i % CACHE_STRIPES]);
-	struct cache_slot *s = &c->slots[i];
-	free(s->claims);
-	s->claims = copy;
-	s->claims_len = len;
-	s->gen = c->gen;
-	memcpy(s->hash, hash, ZK_HASH_BYTES);
-	s->lim = *lim;
+	e->gen = c->gen;
+	old = c->slots[i];
+	c->slots[i] = e;
 	pthread_mutex_unlock(&c->stripe[i % CACHE_STRIPES]);
+	free(old);
 }
 
 unsigned perm_parse(const char *s)
