@@ -76,6 +76,13 @@ mem_json() {
 		"/proc/$1/smaps_rollup"
 }
 
+# Resident kB per mapped object (library, heap, anonymous), largest first: where the idle RSS goes.
+smaps_by_object() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { o = $6 == "" ? "[anonymous]" : $6 }
+	     /^Rss:/ { r[o] += $2 } /^Private_(Clean|Dirty):/ { u[o] += $2 }
+	     END { for (o in r) if (r[o]) printf "%6d kB rss %6d kB private  %s\n", r[o], u[o], o }' "/proc/$1/smaps" | sort -rn
+}
+
 wait_file() {
 	local i
 	for ((i = 0; i < 2000; i++)); do
@@ -272,6 +279,7 @@ value coldstart_limit_ms "[$(paste -sd, "$WORK/coldstart.limit")]"
 sleep "$(awk -v e="$LOAD_END" -v n="$(date +%s.%N)" 'BEGIN { s = 10 - (n - e); print (s > 0 ? s : 0) }')"
 value rss_unlocked_kb "$(rss_kb "$V")"
 value mem_unlocked "$(mem_json "$V")"
+smaps_by_object "$V" >"$BUILD/bench/rss-unlocked.txt"
 say "idle RSS unlocked, 1,000 secrets, 100 cached tokens: $(rss_kb "$V") kB"
 
 # ---- unlock against bare crypto_pwhash, alternating --------------------------------------------------------
