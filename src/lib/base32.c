@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/dl.h"
+
 _Static_assert(ZK_HWKEY_CHARS == 52 && ZK_HWKEY_TEXT_MAX == 65, "hardware key text layout");
 
 /*
@@ -12,6 +14,14 @@ _Static_assert(ZK_HWKEY_CHARS == 52 && ZK_HWKEY_TEXT_MAX == 65, "hardware key te
  * is the key. glibc hands the most recently freed chunk of a size back to the next malloc of that size, so
  * allocating, wiping and freeing the same size right away overwrites it. Best effort, harmless where it misses.
  */
+/* liboath, loaded on first use (lib/dl.h): only the hardware backup key and TOTP secrets are base32. */
+#define OATH_SYMBOLS(X) X(oath_base32_encode) X(oath_base32_decode)
+static struct {
+	OATH_SYMBOLS(ZK_DL_POINTER)
+} oathlib;
+static const char *const oath_names[] = { OATH_SYMBOLS(ZK_DL_NAME) NULL };
+static struct zk_dl oath_dl = ZK_DL("liboath.so.0", "liboath0", oath_names, &oathlib);
+
 static void scrub_freed(size_t size)
 {
 	unsigned char *p = malloc(size);
@@ -32,11 +42,11 @@ static void wipe_free(char *p, size_t n)
 int zk_base32_encode(char *out, size_t outlen, const unsigned char *in, size_t len)
 {
 	size_t chars = ZK_BASE32_ENCODED_LEN(len);
-	if (!out || (!in && len > 0) || outlen < chars + 1)
+	if (!out || (!in && len > 0) || outlen < chars + 1 || zk_dl_load(&oath_dl) != 0)
 		return -1;
 	char *enc = NULL;
 	size_t enclen = 0;
-	if (oath_base32_encode((const char *)in, len, &enc, &enclen) != OATH_OK || !enc)
+	if (oathlib.oath_base32_encode((const char *)in, len, &enc, &enclen) != OATH_OK || !enc)
 		return -1;
 	int rc = -1;
 	/* liboath pads with '=' to a multiple of 8; everything before the padding is the unpadded encoding. */
@@ -56,14 +66,14 @@ static int is_b32(unsigned char c)
 
 int zk_base32_decode(unsigned char *out, size_t *outlen, const char *in, size_t inlen)
 {
-	if (!out || !outlen || (!in && inlen > 0))
+	if (!out || !outlen || (!in && inlen > 0) || zk_dl_load(&oath_dl) != 0)
 		return -1;
 	for (size_t i = 0; i < inlen; i++)
 		if (!is_b32((unsigned char)in[i]))
 			return -1;
 	char *dec = NULL;
 	size_t declen = 0;
-	int orc = oath_base32_decode(in, inlen, &dec, &declen);
+	int orc = oathlib.oath_base32_decode(in, inlen, &dec, &declen);
 	scrub_freed(inlen + 6); /* the size oath_base32_decode allocated for its copy */
 	if (orc != OATH_OK || (!dec && declen > 0)) {
 		wipe_free(dec, declen);

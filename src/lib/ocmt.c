@@ -9,6 +9,15 @@
 #include <string.h>
 
 #include "lib/crypto.h"
+#include "lib/dl.h"
+
+/* libargon2, loaded on first use (lib/dl.h): only an OCMT import needs its Argon2id parameters. */
+#define ARGON2_SYMBOLS(X) X(argon2id_hash_raw) X(argon2_error_message)
+static struct {
+	ARGON2_SYMBOLS(ZK_DL_POINTER)
+} a2;
+static const char *const argon2_names[] = { ARGON2_SYMBOLS(ZK_DL_NAME) NULL };
+static struct zk_dl argon2_dl = ZK_DL("libargon2.so.1", "libargon2-1", argon2_names, &a2);
 
 /* Longest base64 text we accept for the fixed-size fields (salt, nonce, tag): anything longer is the wrong size. */
 #define SMALL_B64_MAX 64
@@ -288,10 +297,15 @@ int zk_ocmt_open(json_t **secrets, const json_t *envelope, const char *password,
 		rc = ZK_OCMT_EINTERNAL;
 		goto out;
 	}
-	int arc = argon2id_hash_raw(ZK_OCMT_KDF_ITERATIONS, ZK_OCMT_KDF_MEMORY_KIB, ZK_OCMT_KDF_PARALLELISM, password,
+	if (zk_dl_load(&argon2_dl) != 0) {
+		set_err(err, errlen, "%s", zk_dl_error(&argon2_dl));
+		rc = ZK_OCMT_EINTERNAL;
+		goto out;
+	}
+	int arc = a2.argon2id_hash_raw(ZK_OCMT_KDF_ITERATIONS, ZK_OCMT_KDF_MEMORY_KIB, ZK_OCMT_KDF_PARALLELISM, password,
 	                            password_len, e.salt, sizeof(e.salt), key, ZK_OCMT_KEY_BYTES);
 	if (arc != ARGON2_OK) {
-		set_err(err, errlen, "key derivation failed: %s", argon2_error_message(arc));
+		set_err(err, errlen, "key derivation failed: %s", a2.argon2_error_message(arc));
 		rc = ZK_OCMT_EINTERNAL;
 		goto out;
 	}

@@ -3,22 +3,32 @@
 #include <qrencode.h>
 #include <sodium.h>
 
+#include "lib/dl.h"
+
+/* libqrencode, loaded on first use (lib/dl.h): only the CLI draws QR codes. */
+#define QR_SYMBOLS(X) X(QRcode_encodeString) X(QRcode_free)
+static struct {
+	QR_SYMBOLS(ZK_DL_POINTER)
+} qrlib;
+static const char *const qr_names[] = { QR_SYMBOLS(ZK_DL_NAME) NULL };
+static struct zk_dl qr_dl = ZK_DL("libqrencode.so.4", "libqrencode4", qr_names, &qrlib);
+
 #define BLOCK_FULL "\xe2\x96\x88"  /* U+2588 █ */
 #define BLOCK_UPPER "\xe2\x96\x80" /* U+2580 ▀ */
 #define BLOCK_LOWER "\xe2\x96\x84" /* U+2584 ▄ */
 
 static QRcode *encode(const char *text)
 {
-	if (!text || !*text)
+	if (!text || !*text || zk_dl_load(&qr_dl) != 0)
 		return NULL;
 	/* Version 0 = the smallest that fits; QR_MODE_8 as the hint lets libqrencode pick numeric/alphanumeric runs. */
-	return QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+	return qrlib.QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
 }
 
 static void release(QRcode *qr)
 {
 	sodium_memzero(qr->data, (size_t)qr->width * (size_t)qr->width);
-	QRcode_free(qr);
+	qrlib.QRcode_free(qr);
 }
 
 /* 1 when the module at (x, y) of the symbol with its quiet zone is light; outside the symbol (the last half line)

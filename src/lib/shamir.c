@@ -1,4 +1,5 @@
 #include "lib/crypto.h"
+#include "lib/dl.h"
 #include "lib/shamir.h"
 
 #include <libgfshare.h>
@@ -23,21 +24,39 @@ static void fill_rand(unsigned char *buf, unsigned int n)
 	randombytes_buf(buf, n);
 }
 
+/* libgfshare, loaded on first use (lib/dl.h). gfshare_fill_rand is a variable: its pointer is its address. */
+#define GF_SYMBOLS(X)                                                                                          \
+	X(gfshare_fill_rand)                                                                                   \
+	X(gfshare_ctx_init_enc)                                                                                \
+	X(gfshare_ctx_init_dec)                                                                                \
+	X(gfshare_ctx_enc_setsecret)                                                                           \
+	X(gfshare_ctx_enc_getshare)                                                                            \
+	X(gfshare_ctx_dec_giveshare)                                                                           \
+	X(gfshare_ctx_dec_newshares)                                                                           \
+	X(gfshare_ctx_dec_extract)                                                                             \
+	X(gfshare_ctx_free)
+
+static struct {
+	GF_SYMBOLS(ZK_DL_POINTER)
+} gf;
+static const char *const gf_names[] = { GF_SYMBOLS(ZK_DL_NAME) NULL };
+static struct zk_dl gf_dl = ZK_DL("libgfshare.so.2", "libgfshare2", gf_names, &gf);
+
 static pthread_once_t gf_once = PTHREAD_ONCE_INIT;
 static int gf_ready;
 
 static void gf_init(void)
 {
-	if (sodium_init() < 0)
+	if (sodium_init() < 0 || zk_dl_load(&gf_dl) != 0)
 		return;
-	gfshare_fill_rand = fill_rand;
+	*gf.gfshare_fill_rand = fill_rand;
 	gf_ready = 1;
 }
 
 static int gf_setup(void)
 {
 	pthread_once(&gf_once, gf_init);
-	return gf_ready && gfshare_fill_rand == fill_rand ? 0 : -1;
+	return gf_ready && *gf.gfshare_fill_rand == fill_rand ? 0 : -1;
 }
 
 static int fail(enum zk_share_error *why, enum zk_share_error e)
@@ -120,12 +139,12 @@ int zk_shamir_split(unsigned char shares[][ZK_SHARE_MAX], size_t n, size_t k, co
 	unsigned char xs[ZK_SHAMIR_MAX_SHARES];
 	for (size_t i = 0; i < n; i++)
 		xs[i] = (unsigned char)(i + 1);
-	gfshare_ctx *g = gfshare_ctx_init_enc(xs, (unsigned)n, (unsigned char)k, (unsigned)len);
+	gfshare_ctx *g = gf.gfshare_ctx_init_enc(xs, (unsigned)n, (unsigned char)k, (unsigned)len);
 	if (!g)
 		return fail(why, ZK_SHARE_INTERNAL);
 	unsigned char copy[ZK_SHAMIR_SECRET_MAX]; /* libgfshare takes a non-const pointer */
 	memcpy(copy, secret, len);
-	gfshare_ctx_enc_setsecret(g, copy);
+	gf.gfshare_ctx_enc_setsecret(g, copy);
 	sodium_memzero(copy, sizeof(copy));
 
 	for (size_t i = 0; i < n; i++) {
@@ -136,10 +155,10 @@ int zk_shamir_split(unsigned char shares[][ZK_SHARE_MAX], size_t n, size_t k, co
 		s[OFF_N] = (unsigned char)n;
 		s[OFF_X] = xs[i];
 		s[OFF_LEN] = (unsigned char)len;
-		gfshare_ctx_enc_getshare(g, (unsigned char)i, s + OFF_DATA);
+		gf.gfshare_ctx_enc_getshare(g, (unsigned char)i, s + OFF_DATA);
 		share_check(s + OFF_DATA + len, s, OFF_DATA + len);
 	}
-	gfshare_ctx_free(g); /* overwrites the coefficients with random bytes before freeing them */
+	gf.gfshare_ctx_free(g); /* overwrites the coefficients with random bytes before freeing them */
 	if (why)
 		*why = ZK_SHARE_OK;
 	return 0;
@@ -194,24 +213,24 @@ int zk_shamir_combine(unsigned char *secret, size_t len, const unsigned char sha
 		return -1;
 	if (gf_setup() != 0)
 		return fail(why, ZK_SHARE_INTERNAL);
-	gfshare_ctx *g = gfshare_ctx_init_dec(xs, (unsigned)count, (unsigned)len);
+	gfshare_ctx *g = gf.gfshare_ctx_init_dec(xs, (unsigned)count, (unsigned)len);
 	if (!g)
 		return fail(why, ZK_SHARE_INTERNAL);
 	for (size_t i = 0; i < count; i++)
-		gfshare_ctx_dec_giveshare(g, (unsigned char)i, (unsigned char *)shares[i] + OFF_DATA);
+		gf.gfshare_ctx_dec_giveshare(g, (unsigned char)i, (unsigned char *)shares[i] + OFF_DATA);
 
 	/* The secret from the first k shares (a zero x tells libgfshare to skip that share). */
 	memset(use, 0, sizeof(use));
 	memcpy(use, xs, k);
-	gfshare_ctx_dec_newshares(g, use);
-	gfshare_ctx_dec_extract(g, out);
+	gf.gfshare_ctx_dec_newshares(g, use);
+	gf.gfshare_ctx_dec_extract(g, out);
 	/* Each further share, with the first k-1, must give the same secret, else it is not on the same polynomial. */
 	for (size_t j = k; j < count; j++) {
 		memset(use, 0, sizeof(use));
 		memcpy(use, xs, k - 1);
 		use[j] = xs[j];
-		gfshare_ctx_dec_newshares(g, use);
-		gfshare_ctx_dec_extract(g, other);
+		gf.gfshare_ctx_dec_newshares(g, use);
+		gf.gfshare_ctx_dec_extract(g, other);
 		if (sodium_memcmp(other, out, len) != 0) {
 			fail(why, ZK_SHARE_INCONSISTENT);
 			goto done;
@@ -222,7 +241,7 @@ int zk_shamir_combine(unsigned char *secret, size_t len, const unsigned char sha
 		*why = ZK_SHARE_OK;
 	rc = 0;
 done:
-	gfshare_ctx_free(g);
+	gf.gfshare_ctx_free(g);
 	sodium_memzero(out, sizeof(out));
 	sodium_memzero(other, sizeof(other));
 	return rc;
