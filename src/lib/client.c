@@ -25,23 +25,23 @@ static bool loopback_host(const char *h)
 
 int zk_client_open(struct zk_client *c, const char *addr, const char *ca_file, char *err, size_t errlen)
 {
-	CURLU *u = sym_curl_url();
+	CURLU *u = curl_sym.curl_url();
 	char *scheme = NULL, *host = NULL;
 	int rc = -1;
 
 	memset(c, 0, sizeof(*c));
 	if (!u)
 		goto out;
-	if (sym_curl_url_set(u, CURLUPART_URL, addr, 0) != CURLUE_OK ||
-	    sym_curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    sym_curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+	if (curl_sym.curl_url_set(u, CURLUPART_URL, addr, 0) != CURLUE_OK ||
+	    curl_sym.curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_sym.curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
 		snprintf(err, errlen, "invalid vault address '%s' (expected http://HOST:PORT or https://HOST:PORT)", addr);
 		goto out;
 	}
 	c->plaintext_remote = !strcmp(scheme, "http") && !loopback_host(host);
 	c->addr = strdup(addr);
 	c->ca_file = ca_file ? strdup(ca_file) : NULL;
-	c->curl = sym_curl_easy_init();
+	c->curl = curl_sym.curl_easy_init();
 	if (!c->addr || (ca_file && !c->ca_file) || !c->curl) {
 		snprintf(err, errlen, "out of memory");
 		zk_client_close(c);
@@ -51,9 +51,9 @@ int zk_client_open(struct zk_client *c, const char *addr, const char *ca_file, c
 		c->addr[n - 1] = '\0';
 	rc = 0;
 out:
-	sym_curl_free(scheme);
-	sym_curl_free(host);
-	sym_curl_url_cleanup(u);
+	curl_sym.curl_free(scheme);
+	curl_sym.curl_free(host);
+	curl_sym.curl_url_cleanup(u);
 	return rc;
 }
 
@@ -70,7 +70,7 @@ int zk_client_add_header(struct zk_client *c, const char *name, const char *valu
 void zk_client_close(struct zk_client *c)
 {
 	if (c->curl)
-		sym_curl_easy_cleanup(c->curl);
+		curl_sym.curl_easy_cleanup(c->curl);
 	for (int i = 0; i < c->nheaders; i++)
 		zk_wipe_str(c->header_value[i]);
 	free(c->addr);
@@ -80,12 +80,12 @@ void zk_client_close(struct zk_client *c)
 
 char *zk_client_escape(struct zk_client *c, const char *segment)
 {
-	return sym_curl_easy_escape(c->curl, segment, 0);
+	return curl_sym.curl_easy_escape(c->curl, segment, 0);
 }
 
 void zk_client_free_string(char *s)
 {
-	sym_curl_free(s);
+	curl_sym.curl_free(s);
 }
 
 void zk_response_clear(struct zk_response *res)
@@ -144,21 +144,21 @@ static char *no_proxy_list(void)
 
 static struct curl_slist *request_headers(struct zk_client *c, bool has_body)
 {
-	struct curl_slist *h = sym_curl_slist_append(NULL, "Accept: application/json");
-	h = h ? sym_curl_slist_append(h, "Expect:") : NULL;
+	struct curl_slist *h = curl_sym.curl_slist_append(NULL, "Accept: application/json");
+	h = h ? curl_sym.curl_slist_append(h, "Expect:") : NULL;
 	if (h && has_body)
-		h = sym_curl_slist_append(h, "Content-Type: application/json");
+		h = curl_sym.curl_slist_append(h, "Content-Type: application/json");
 	for (int i = 0; h && i < c->nheaders; i++) {
 		size_t n = strlen(c->header_name[i]) + strlen(c->header_value[i]) + 3;
 		char *line = zk_wipe_malloc(n);
 		struct curl_slist *next = NULL;
 		if (line) {
 			snprintf(line, n, "%s: %s", c->header_name[i], c->header_value[i]);
-			next = sym_curl_slist_append(h, line);
+			next = curl_sym.curl_slist_append(h, line);
 			zk_wipe_free(line);
 		}
 		if (!next)
-			sym_curl_slist_free_all(h);
+			curl_sym.curl_slist_free_all(h);
 		h = next;
 	}
 	return h;
@@ -181,37 +181,37 @@ static int call_once(struct zk_client *c, const char *method, const char *path, 
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	sym_curl_easy_reset(h);
-	sym_curl_easy_setopt(h, CURLOPT_URL, url);
-	sym_curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	sym_curl_easy_setopt(h, CURLOPT_NOPROXY, no_proxy);
-	sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	sym_curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L);
-	sym_curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent ? c->user_agent : "zkvault-cli");
-	sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
-	sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_sym.curl_easy_reset(h);
+	curl_sym.curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_sym.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_sym.curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_sym.curl_easy_setopt(h, CURLOPT_NOPROXY, no_proxy);
+	curl_sym.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_sym.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_sym.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_sym.curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L);
+	curl_sym.curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent ? c->user_agent : "zkvault-cli");
+	curl_sym.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_sym.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+	curl_sym.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_sym.curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	if (c->ca_file)
-		sym_curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+		curl_sym.curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 	if (text || !strcmp(method, "POST")) {
-		sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "");
-		sym_curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(text ? strlen(text) : 0));
+		curl_sym.curl_easy_setopt(h, CURLOPT_POSTFIELDS, text ? text : "");
+		curl_sym.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(text ? strlen(text) : 0));
 	}
 
-	CURLcode cc = sym_curl_easy_perform(h);
+	CURLcode cc = curl_sym.curl_easy_perform(h);
 	if (cc != CURLE_OK) {
 		if (b.too_big)
 			snprintf(err, errlen, "the answer from %s is larger than %u bytes", c->addr, ZK_CLIENT_MAX_RESPONSE);
 		else
 			snprintf(err, errlen, "cannot reach the vault at %s: %s", c->addr,
-				 *curl_err ? curl_err : sym_curl_easy_strerror(cc));
+				 *curl_err ? curl_err : curl_sym.curl_easy_strerror(cc));
 		goto out;
 	}
-	sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+	curl_sym.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
 	if (b.len) {
 		json_t *o = json_loadb(b.p, b.len, 0, NULL);
 		if (json_is_object(o))
@@ -222,10 +222,10 @@ static int call_once(struct zk_client *c, const char *method, const char *path, 
 	rc = 0;
 out:
 	/* Drop our pointers into this call's buffers before they are freed. */
-	sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	sym_curl_slist_free_all(headers);
+	curl_sym.curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	curl_sym.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	curl_sym.curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_sym.curl_slist_free_all(headers);
 	zk_wipe_free(b.p);
 	free(url);
 	free(no_proxy);

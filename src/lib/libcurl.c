@@ -1,6 +1,5 @@
 #include "lib/libcurl.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
@@ -60,38 +59,22 @@ static void *wipe_calloc(size_t count, size_t size)
 	return p;
 }
 
-#define ZK_CURL_DEFINE(name) __typeof__(name) *sym_##name;
-ZK_CURL_SYMBOLS(ZK_CURL_DEFINE)
-#undef ZK_CURL_DEFINE
+struct zk_curl_symbols curl_sym;
+static const char *const names[] = { ZK_CURL_SYMBOLS(ZK_DL_NAME) NULL };
+/* The soname of libcurl's ABI 4, which every libcurl since 7.16 keeps. */
+static struct zk_dl lib = ZK_DL("libcurl.so.4", "libcurl4", names, &curl_sym);
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int result = -1;
 static const char *error;
 
-static int load(void)
-{
-	/* The soname of libcurl's ABI 4, which every libcurl since 7.16 keeps. RTLD_LOCAL: its symbols stay
-	 * out of the global namespace, so nothing binds to them by accident. */
-	void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!lib) {
-		error = "cannot load libcurl.so.4 (install the libcurl4 package)";
-		return -1;
-	}
-#define ZK_CURL_RESOLVE(name)                                                                                  \
-	if (!(*(void **)&sym_##name = dlsym(lib, #name))) {                                                    \
-		error = "libcurl.so.4 lacks " #name " (libcurl 7.62 or newer is needed)";                       \
-		return -1;                                                                                     \
-	}
-	ZK_CURL_SYMBOLS(ZK_CURL_RESOLVE)
-#undef ZK_CURL_RESOLVE
-	return 0;
-}
-
 static void init(void)
 {
-	if (load() != 0)
+	if (zk_dl_load(&lib) != 0) {
+		error = zk_dl_error(&lib);
 		return;
-	if (sym_curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc, wipe_strdup,
+	}
+	if (curl_sym.curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc, wipe_strdup,
 				     wipe_calloc) != CURLE_OK) {
 		error = "libcurl failed to initialise";
 		return;

@@ -111,29 +111,29 @@ static json_t *http_json(const char *url, const char *form, long *status)
 	*status = 0;
 	if (zk_curl_global_init() != 0)
 		return NULL;
-	CURL *h = sym_curl_easy_init();
+	CURL *h = curl_sym.curl_easy_init();
 	struct buf b = { 0 };
-	struct curl_slist *hdr = sym_curl_slist_append(NULL, "Accept: application/json");
+	struct curl_slist *hdr = curl_sym.curl_slist_append(NULL, "Accept: application/json");
 	json_t *out = NULL;
 	if (!h || !hdr || !endpoint_ok(url))
 		goto done;
-	sym_curl_easy_setopt(h, CURLOPT_URL, url);
-	sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	sym_curl_easy_setopt(h, CURLOPT_TIMEOUT, OAUTH_TIMEOUT_S);
-	sym_curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-oauth/1");
-	sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	curl_sym.curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_sym.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_sym.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_sym.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_sym.curl_easy_setopt(h, CURLOPT_TIMEOUT, OAUTH_TIMEOUT_S);
+	curl_sym.curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-oauth/1");
+	curl_sym.curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_sym.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_sym.curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 	if (!strncmp(url, "http://", 7))
-		sym_curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+		curl_sym.curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	if (form) {
-		sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
-		sym_curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(form));
+		curl_sym.curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
+		curl_sym.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(form));
 	}
-	if (sym_curl_easy_perform(h) == CURLE_OK) {
-		sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
+	if (curl_sym.curl_easy_perform(h) == CURLE_OK) {
+		curl_sym.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 		if (b.p)
 			out = json_loadb(b.p, b.len, 0, NULL);
 		if (out && !json_is_object(out)) {
@@ -146,16 +146,16 @@ done:
 		sodium_memzero(b.p, b.len);
 		zk_wipe_free(b.p);
 	}
-	sym_curl_slist_free_all(hdr);
+	curl_sym.curl_slist_free_all(hdr);
 	if (h)
-		sym_curl_easy_cleanup(h);
+		curl_sym.curl_easy_cleanup(h);
 	return out;
 }
 
 /* Appends &k=v (URL-encoded) to a malloc'd string. */
 static int append_param(char **s, const char *k, const char *v)
 {
-	char *ev = zk_curl_global_init() == 0 ? sym_curl_easy_escape(NULL, v, 0) : NULL, *n = NULL;
+	char *ev = zk_curl_global_init() == 0 ? curl_sym.curl_easy_escape(NULL, v, 0) : NULL, *n = NULL;
 	if (!ev)
 		return -1;
 	size_t len = (*s ? strlen(*s) : 0) + strlen(k) + strlen(ev) + 3;
@@ -163,7 +163,7 @@ static int append_param(char **s, const char *k, const char *v)
 	if (n)
 		snprintf(n, len, "%s%s%s=%s", *s ? *s : "", *s && **s ? "&" : "", k, ev);
 	sodium_memzero(ev, strlen(ev));
-	sym_curl_free(ev);
+	curl_sym.curl_free(ev);
 	zk_wipe_str(*s);
 	*s = n;
 	return n ? 0 : -1;

@@ -58,14 +58,14 @@ static int origin_of(char out[USE_ORIGIN_MAX], CURLU *u, bool *insecure)
 	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *pass = NULL;
 	int rc = -1;
 
-	if (sym_curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    sym_curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
+	if (curl_sym.curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_sym.curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
 		goto out;
 	/* Credentials in the URL would be sent to the origin beside the injected secret: refuse them. */
-	if (sym_curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-	    sym_curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK)
+	if (curl_sym.curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+	    curl_sym.curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK)
 		goto out;
-	sym_curl_url_get(u, CURLUPART_PORT, &port, 0);
+	curl_sym.curl_url_get(u, CURLUPART_PORT, &port, 0);
 	for (char *p = scheme; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	for (char *p = host; *p; p++)
@@ -79,7 +79,7 @@ static int origin_of(char out[USE_ORIGIN_MAX], CURLU *u, bool *insecure)
 	if (!http && strcmp(scheme, "https"))
 		goto out;
 	if (port && ((http && !strcmp(port, "80")) || (!http && !strcmp(port, "443")))) {
-		sym_curl_free(port);
+		curl_sym.curl_free(port);
 		port = NULL;
 	}
 	int n = snprintf(out, USE_ORIGIN_MAX, "%s://%s%s%s", scheme, host, port ? ":" : "", port ? port : "");
@@ -88,11 +88,11 @@ static int origin_of(char out[USE_ORIGIN_MAX], CURLU *u, bool *insecure)
 	*insecure = http;
 	rc = 0;
 out:
-	sym_curl_free(scheme);
-	sym_curl_free(host);
-	sym_curl_free(port);
-	sym_curl_free(user);
-	sym_curl_free(pass);
+	curl_sym.curl_free(scheme);
+	curl_sym.curl_free(host);
+	curl_sym.curl_free(port);
+	curl_sym.curl_free(user);
+	curl_sym.curl_free(pass);
 	return rc;
 }
 
@@ -109,11 +109,11 @@ int use_origin(char out[USE_ORIGIN_MAX], const char *url, bool *insecure)
 	if (!url || strlen(url) > USE_URL_MAX || !printable_ascii(url) ||
 	    (strncasecmp(url, "http://", 7) && strncasecmp(url, "https://", 8)) || zk_curl_global_init() != 0)
 		return -1;
-	CURLU *u = sym_curl_url();
+	CURLU *u = curl_sym.curl_url();
 	if (!u)
 		return -1;
-	int rc = sym_curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK ? origin_of(out, u, insecure) : -1;
-	sym_curl_url_cleanup(u);
+	int rc = curl_sym.curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK ? origin_of(out, u, insecure) : -1;
+	curl_sym.curl_url_cleanup(u);
 	return rc;
 }
 
@@ -674,7 +674,7 @@ static bool has_header(const json_t *headers, const char *name)
 
 static struct curl_slist *build_headers(struct use_job *j, bool with_body)
 {
-	struct curl_slist *list = sym_curl_slist_append(NULL, "Expect:");
+	struct curl_slist *list = curl_sym.curl_slist_append(NULL, "Expect:");
 	const char *k;
 	json_t *x;
 
@@ -683,21 +683,21 @@ static struct curl_slist *build_headers(struct use_job *j, bool with_body)
 			char *line = NULL;
 			size_t n = strlen(k) + json_string_length(x) + 3;
 			if (!list || !(line = zk_wipe_malloc(n))) {
-				sym_curl_slist_free_all(list);
+				curl_sym.curl_slist_free_all(list);
 				return NULL;
 			}
 			snprintf(line, n, "%s: %s", k, json_string_value(x));
-			struct curl_slist *next = sym_curl_slist_append(list, line);
+			struct curl_slist *next = curl_sym.curl_slist_append(list, line);
 			zk_wipe_str(line);
 			if (!next) {
-				sym_curl_slist_free_all(list);
+				curl_sym.curl_slist_free_all(list);
 				return NULL;
 			}
 			list = next;
 		}
 	}
 	if (list && with_body && j->u.body_is_json && !(j->u.headers && has_header(j->u.headers, "Content-Type")))
-		list = sym_curl_slist_append(list, "Content-Type: application/json");
+		list = curl_sym.curl_slist_append(list, "Content-Type: application/json");
 
 	/* The injected header: format with {value} replaced, built in wiped memory. */
 	const char *at = strstr(j->inject_format, "{value}");
@@ -705,26 +705,26 @@ static struct curl_slist *build_headers(struct use_job *j, bool with_body)
 	size_t n = strlen(j->inject_header) + 2 + pre + j->secret_len + post + 1;
 	char *line = list ? zk_wipe_malloc(n) : NULL;
 	if (!line) {
-		sym_curl_slist_free_all(list);
+		curl_sym.curl_slist_free_all(list);
 		return NULL;
 	}
 	size_t o = (size_t)snprintf(line, n, "%s: ", j->inject_header);
 	memcpy(line + o, j->inject_format, pre);
 	memcpy(line + o + pre, j->secret, j->secret_len);
 	memcpy(line + o + pre + j->secret_len, at + 7, post + 1);
-	struct curl_slist *next = sym_curl_slist_append(list, line);
+	struct curl_slist *next = curl_sym.curl_slist_append(list, line);
 	sodium_memzero(line, n);
 	zk_wipe_free(line);
 	if (!next)
-		sym_curl_slist_free_all(list);
+		curl_sym.curl_slist_free_all(list);
 	return next;
 }
 
 /* Performs the request, following redirects only within the same origin. Sets *status and returns the body. */
 static json_t *perform(struct use_job *j, unsigned *status)
 {
-	CURL *h = sym_curl_easy_init();
-	CURLU *cu = sym_curl_url();
+	CURL *h = curl_sym.curl_easy_init();
+	CURLU *cu = curl_sym.curl_url();
 	struct buf body = { .max = USE_MAX_RESPONSE }, hdrs = { .max = USE_MAX_RESPONSE_HEADERS };
 	char method[8], origin[USE_ORIGIN_MAX], curl_err[CURL_ERROR_SIZE];
 	const char *send_body = j->u.body;
@@ -736,7 +736,7 @@ static json_t *perform(struct use_job *j, unsigned *status)
 	*status = 502;
 	snprintf(method, sizeof(method), "%s", j->u.method);
 	snprintf(origin, sizeof(origin), "%s", j->u.origin);
-	if (!h || !cu || sym_curl_url_set(cu, CURLUPART_URL, j->u.url, 0) != CURLUE_OK) {
+	if (!h || !cu || curl_sym.curl_url_set(cu, CURLUPART_URL, j->u.url, 0) != CURLUE_OK) {
 		*status = 500;
 		reply = json_pack("{ss}", "error", "Internal error");
 		goto out;
@@ -745,7 +745,7 @@ static json_t *perform(struct use_job *j, unsigned *status)
 		struct curl_slist *list = build_headers(j, send_body != NULL);
 		int64_t left = deadline - zk_mono_ms();
 		if (!list || left <= 0) {
-			sym_curl_slist_free_all(list);
+			curl_sym.curl_slist_free_all(list);
 			*status = list ? 504 : 500;
 			reply = list ? json_pack("{ssss}", "error", "The request timed out", "code", "UPSTREAM_TIMEOUT")
 				     : json_pack("{ss}", "error", "Internal error");
@@ -756,37 +756,37 @@ static json_t *perform(struct use_job *j, unsigned *status)
 		body.max = USE_MAX_RESPONSE;
 		hdrs.max = USE_MAX_RESPONSE_HEADERS;
 		curl_err[0] = '\0';
-		sym_curl_easy_reset(h);
-		sym_curl_easy_setopt(h, CURLOPT_CURLU, cu);
-		sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, j->insecure_allowed ? "http,https" : "https");
-		sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-		sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-		sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, USE_CONNECT_TIMEOUT_S);
-		sym_curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left);
-		sym_curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-use/1");
-		sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
+		curl_sym.curl_easy_reset(h);
+		curl_sym.curl_easy_setopt(h, CURLOPT_CURLU, cu);
+		curl_sym.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, j->insecure_allowed ? "http,https" : "https");
+		curl_sym.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_sym.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_sym.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, USE_CONNECT_TIMEOUT_S);
+		curl_sym.curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)left);
+		curl_sym.curl_easy_setopt(h, CURLOPT_USERAGENT, "zkvault-use/1");
+		curl_sym.curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
 		/* Decoded here, so a compressed echo of the secret cannot slip past the redaction. */
-		sym_curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-		sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
-		sym_curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-		sym_curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-		sym_curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-		sym_curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdrs);
-		sym_curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-		sym_curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_sym.curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+		curl_sym.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+		curl_sym.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+		curl_sym.curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+		curl_sym.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+		curl_sym.curl_easy_setopt(h, CURLOPT_HEADERDATA, &hdrs);
+		curl_sym.curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_sym.curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 		if (!strncmp(origin, "http://", 7))
-			sym_curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* loopback test origins only */
+			curl_sym.curl_easy_setopt(h, CURLOPT_NOPROXY, "*"); /* loopback test origins only */
 		if (!strcmp(method, "HEAD"))
-			sym_curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+			curl_sym.curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 		else if (strcmp(method, "GET") || send_body)
-			sym_curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+			curl_sym.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 		if (send_body) {
-			sym_curl_easy_setopt(h, CURLOPT_POSTFIELDS, send_body);
-			sym_curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)send_len);
+			curl_sym.curl_easy_setopt(h, CURLOPT_POSTFIELDS, send_body);
+			curl_sym.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)send_len);
 		}
-		CURLcode cc = sym_curl_easy_perform(h);
-		sym_curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-		sym_curl_slist_free_all(list);
+		CURLcode cc = curl_sym.curl_easy_perform(h);
+		curl_sym.curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+		curl_sym.curl_slist_free_all(list);
 		if (cc != CURLE_OK) {
 			if (body.too_big || hdrs.too_big) {
 				reply = json_pack("{ssss}", "error", "The response is larger than the vault relays (1 MiB)",
@@ -799,14 +799,14 @@ static json_t *perform(struct use_job *j, unsigned *status)
 				reply = json_pack("{ssss}", "error", "The request timed out", "code", "UPSTREAM_TIMEOUT");
 			} else {
 				char msg[CURL_ERROR_SIZE + 64];
-				snprintf(msg, sizeof(msg), "The request failed: %s", sym_curl_easy_strerror(cc));
+				snprintf(msg, sizeof(msg), "The request failed: %s", curl_sym.curl_easy_strerror(cc));
 				reply = json_pack("{ssss}", "error", msg, "code", "UPSTREAM_ERROR");
 			}
 			goto out;
 		}
-		sym_curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		curl_sym.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 		char *location = NULL;
-		sym_curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
+		curl_sym.curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &location);
 		bool redirect = code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
 		if (!redirect || !location || hop == USE_MAX_REDIRECTS)
 			break;
@@ -814,7 +814,7 @@ static json_t *perform(struct use_job *j, unsigned *status)
 		char next[USE_ORIGIN_MAX];
 		bool insecure;
 		if (use_origin(next, location, &insecure) != 0 || strcmp(next, origin) ||
-		    sym_curl_url_set(cu, CURLUPART_URL, location, 0) != CURLUE_OK)
+		    curl_sym.curl_url_set(cu, CURLUPART_URL, location, 0) != CURLUE_OK)
 			break;
 		if (code == 303 || ((code == 301 || code == 302) && !strcmp(method, "POST"))) {
 			if (strcmp(method, "HEAD"))
@@ -849,10 +849,10 @@ static json_t *perform(struct use_job *j, unsigned *status)
 	*status = 200;
 out:
 	if (h) {
-		sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-		sym_curl_easy_cleanup(h);
+		curl_sym.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		curl_sym.curl_easy_cleanup(h);
 	}
-	sym_curl_url_cleanup(cu);
+	curl_sym.curl_url_cleanup(cu);
 	buf_free(&body);
 	buf_free(&hdrs);
 	return reply;
