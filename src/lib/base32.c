@@ -16,11 +16,7 @@ _Static_assert(ZK_HWKEY_CHARS == 52 && ZK_HWKEY_TEXT_MAX == 65, "hardware key te
  */
 /* liboath, loaded on first use (lib/dl.h): only the hardware backup key and TOTP secrets are base32. */
 #define OATH_SYMBOLS(X) X(oath_base32_encode) X(oath_base32_decode)
-static struct {
-	OATH_SYMBOLS(ZK_DL_POINTER)
-} oathlib;
-static const char *const oath_names[] = { OATH_SYMBOLS(ZK_DL_NAME) NULL };
-static struct zk_dl oath_dl = ZK_DL("liboath.so.0", "liboath0", oath_names, &oathlib);
+ZK_DL_DEFINE(oathlib, "liboath.so.0", "liboath0", OATH_SYMBOLS);
 
 static void scrub_freed(size_t size)
 {
@@ -42,7 +38,7 @@ static void wipe_free(char *p, size_t n)
 int zk_base32_encode(char *out, size_t outlen, const unsigned char *in, size_t len)
 {
 	size_t chars = ZK_BASE32_ENCODED_LEN(len);
-	if (!out || (!in && len > 0) || outlen < chars + 1 || zk_dl_load(&oath_dl) != 0)
+	if (!out || (!in && len > 0) || outlen < chars + 1 || zk_dl_load(&oathlib_dl) != 0)
 		return -1;
 	char *enc = NULL;
 	size_t enclen = 0;
@@ -66,7 +62,7 @@ static int is_b32(unsigned char c)
 
 int zk_base32_decode(unsigned char *out, size_t *outlen, const char *in, size_t inlen)
 {
-	if (!out || !outlen || (!in && inlen > 0) || zk_dl_load(&oath_dl) != 0)
+	if (!out || !outlen || (!in && inlen > 0) || zk_dl_load(&oathlib_dl) != 0)
 		return -1;
 	for (size_t i = 0; i < inlen; i++)
 		if (!is_b32((unsigned char)in[i]))

@@ -11,12 +11,11 @@
  * path needs (libcurl for /use and OAuth, libgfshare for Shamir shares, liboath for base32, libqrencode for the
  * terminal QR code, libargon2 for the OCMT import) are loaded here instead.
  *
- * A user lists the symbols it needs in an X-macro and keeps them in a struct of typed pointers:
+ * A user lists the symbols it needs in an X-macro; ZK_DL_DEFINE makes a struct of typed pointers named after
+ * them and the struct zk_dl that fills it:
  *
  *	#define GF_SYMBOLS(X) X(gfshare_ctx_init_enc) X(gfshare_ctx_free)
- *	static struct { GF_SYMBOLS(ZK_DL_POINTER) } gf;
- *	static const char *const gf_names[] = { GF_SYMBOLS(ZK_DL_NAME) NULL };
- *	static struct zk_dl gf_dl = ZK_DL("libgfshare.so.2", "libgfshare2", gf_names, &gf);
+ *	ZK_DL_DEFINE(gf, "libgfshare.so.2", "libgfshare2", GF_SYMBOLS);
  *
  *	if (zk_dl_load(&gf_dl) != 0) ... zk_dl_error(&gf_dl) says why ...
  *	gf.gfshare_ctx_free(ctx);
@@ -38,6 +37,13 @@ struct zk_dl {
 };
 
 #define ZK_DL(soname, package, names, syms) { (soname), (package), (names), (syms), PTHREAD_ONCE_INIT, -1, "" }
+
+#define ZK_DL_DEFINE(var, soname, package, SYMBOLS)                                                            \
+	static struct {                                                                                        \
+		SYMBOLS(ZK_DL_POINTER)                                                                         \
+	} var;                                                                                                 \
+	static const char *const var##_names[] = { SYMBOLS(ZK_DL_NAME) NULL };                                 \
+	static struct zk_dl var##_dl = ZK_DL(soname, package, var##_names, &var)
 
 int zk_dl_load(struct zk_dl *d);
 /* After zk_dl_load failed: why. */

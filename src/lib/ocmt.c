@@ -13,11 +13,7 @@
 
 /* libargon2, loaded on first use (lib/dl.h): only an OCMT import needs its Argon2id parameters. */
 #define ARGON2_SYMBOLS(X) X(argon2id_hash_raw) X(argon2_error_message)
-static struct {
-	ARGON2_SYMBOLS(ZK_DL_POINTER)
-} a2;
-static const char *const argon2_names[] = { ARGON2_SYMBOLS(ZK_DL_NAME) NULL };
-static struct zk_dl argon2_dl = ZK_DL("libargon2.so.1", "libargon2-1", argon2_names, &a2);
+ZK_DL_DEFINE(a2, "libargon2.so.1", "libargon2-1", ARGON2_SYMBOLS);
 
 /* Longest base64 text we accept for the fixed-size fields (salt, nonce, tag): anything longer is the wrong size. */
 #define SMALL_B64_MAX 64
@@ -297,8 +293,8 @@ int zk_ocmt_open(json_t **secrets, const json_t *envelope, const char *password,
 		rc = ZK_OCMT_EINTERNAL;
 		goto out;
 	}
-	if (zk_dl_load(&argon2_dl) != 0) {
-		set_err(err, errlen, "%s", zk_dl_error(&argon2_dl));
+	if (zk_dl_load(&a2_dl) != 0) {
+		set_err(err, errlen, "%s", zk_dl_error(&a2_dl));
 		rc = ZK_OCMT_EINTERNAL;
 		goto out;
 	}

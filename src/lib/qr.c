@@ -7,11 +7,7 @@
 
 /* libqrencode, loaded on first use (lib/dl.h): only the CLI draws QR codes. */
 #define QR_SYMBOLS(X) X(QRcode_encodeString) X(QRcode_free)
-static struct {
-	QR_SYMBOLS(ZK_DL_POINTER)
-} qrlib;
-static const char *const qr_names[] = { QR_SYMBOLS(ZK_DL_NAME) NULL };
-static struct zk_dl qr_dl = ZK_DL("libqrencode.so.4", "libqrencode4", qr_names, &qrlib);
+ZK_DL_DEFINE(qrlib, "libqrencode.so.4", "libqrencode4", QR_SYMBOLS);
 
 #define BLOCK_FULL "\xe2\x96\x88"  /* U+2588 █ */
 #define BLOCK_UPPER "\xe2\x96\x80" /* U+2580 ▀ */
@@ -19,7 +15,7 @@ static struct zk_dl qr_dl = ZK_DL("libqrencode.so.4", "libqrencode4", qr_names, 
 
 static QRcode *encode(const char *text)
 {
-	if (!text || !*text || zk_dl_load(&qr_dl) != 0)
+	if (!text || !*text || zk_dl_load(&qrlib_dl) != 0)
 		return NULL;
 	/* Version 0 = the smallest that fits; QR_MODE_8 as the hint lets libqrencode pick numeric/alphanumeric runs. */
 	return qrlib.QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);

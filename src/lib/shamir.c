@@ -36,11 +36,7 @@ static void fill_rand(unsigned char *buf, unsigned int n)
 	X(gfshare_ctx_dec_extract)                                                                             \
 	X(gfshare_ctx_free)
 
-static struct {
-	GF_SYMBOLS(ZK_DL_POINTER)
-} gf;
-static const char *const gf_names[] = { GF_SYMBOLS(ZK_DL_NAME) NULL };
-static struct zk_dl gf_dl = ZK_DL("libgfshare.so.2", "libgfshare2", gf_names, &gf);
+ZK_DL_DEFINE(gf, "libgfshare.so.2", "libgfshare2", GF_SYMBOLS);
 
 static pthread_once_t gf_once = PTHREAD_ONCE_INIT;
 static int gf_ready;
