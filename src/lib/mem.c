@@ -42,6 +42,30 @@ char *zk_wipe_strdup(const char *s)
 	return d;
 }
 
+void *zk_wipe_realloc(void *ptr, size_t n)
+{
+	size_t old;
+	if (!ptr)
+		return zk_wipe_malloc(n);
+	memcpy(&old, (unsigned char *)ptr - HEADER, sizeof(old));
+	void *q = zk_wipe_malloc(n ? n : 1);
+	if (!q)
+		return NULL;
+	memcpy(q, ptr, old < n ? old : n);
+	zk_wipe_free(ptr);
+	return q;
+}
+
+void *zk_wipe_calloc(size_t count, size_t size)
+{
+	if (size && count > SIZE_MAX / size)
+		return NULL;
+	void *p = zk_wipe_malloc(count * size);
+	if (p)
+		memset(p, 0, count * size);
+	return p;
+}
+
 void zk_wipe_str(char *s)
 {
 	zk_wipe_free(s);

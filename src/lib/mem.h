@@ -13,6 +13,9 @@ int zk_mem_init(void);
 void *zk_wipe_malloc(size_t n);
 void zk_wipe_free(void *p);
 char *zk_wipe_strdup(const char *s);
+/* realloc copies into a new wiped block and wipes the old one; calloc checks count * size for overflow. */
+void *zk_wipe_realloc(void *p, size_t n);
+void *zk_wipe_calloc(size_t count, size_t size);
 /* Wipes and frees a NUL-terminated string (e.g. one returned by json_dumps). */
 void zk_wipe_str(char *s);
 
