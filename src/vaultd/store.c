@@ -15,6 +15,8 @@ static const char schema[] =
 	"PRAGMA synchronous=FULL;"
 	"PRAGMA cache_size=-256;"
 	"PRAGMA secure_delete=ON;"
+	/* One transaction: statement by statement, each CREATE took and dropped its own read lock. */
+	"BEGIN;"
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS wrappers(type INTEGER PRIMARY KEY, blob BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS records(name_hash BLOB NOT NULL, version INTEGER NOT NULL,"
@@ -31,7 +33,8 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS revlog(epoch INTEGER NOT NULL, jti TEXT NOT NULL, PRIMARY KEY(epoch, jti))"
 	" WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS ceilings(sub TEXT PRIMARY KEY, policy TEXT NOT NULL, updated INTEGER NOT NULL)"
-	" WITHOUT ROWID;";
+	" WITHOUT ROWID;"
+	"COMMIT;";
 
 /*
  * Prepared statements kept for the life of their connection. The writer runs the same few statements for every

@@ -31,23 +31,24 @@ struct threshold_state {
 	char requested_by[130];
 	unsigned k;
 	size_t napprovals;
-	struct approval *approvals; /* sodium_malloc'd, ZK_SHAMIR_MAX_SHARES entries */
+	struct approval *approvals; /* sodium_malloc'd, ZK_SHAMIR_MAX_SHARES entries, while a request is open */
 };
 
 struct threshold_state *threshold_new(void)
 {
+	/* The guarded pages for the shares are taken when a request opens: a sodium_malloc is four system calls,
+	   and every vault starts without a request. */
 	struct threshold_state *t = calloc(1, sizeof(*t));
-	if (!t || !(t->approvals = sodium_malloc(ZK_SHAMIR_MAX_SHARES * sizeof(*t->approvals)))) {
-		free(t);
+	if (!t)
 		return NULL;
-	}
 	pthread_mutex_init(&t->lock, NULL);
 	return t;
 }
 
 static void end_request(struct threshold_state *t)
 {
-	sodium_memzero(t->approvals, ZK_SHAMIR_MAX_SHARES * sizeof(*t->approvals));
+	sodium_free(t->approvals); /* wipes */
+	t->approvals = NULL;
 	t->napprovals = 0;
 	t->active = false;
 }
@@ -56,7 +57,7 @@ void threshold_free(struct threshold_state *t)
 {
 	if (!t)
 		return;
-	sodium_free(t->approvals); /* wipes */
+	sodium_free(t->approvals);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -261,6 +262,9 @@ void handle_threshold_request(struct zk_http_req *r, void *app)
 			json_t *o = json_pack("{ssss}", "error", "A pending unlock request already exists", "requestId", t->id);
 			pthread_mutex_unlock(&t->lock);
 			zk_http_reply(r, 409, o);
+		} else if (!(t->approvals = sodium_malloc(ZK_SHAMIR_MAX_SHARES * sizeof(*t->approvals)))) {
+			pthread_mutex_unlock(&t->lock);
+			zk_http_error(r, 503, "Out of memory for the request's shares; try again", "UNAVAILABLE");
 		} else {
 			unsigned char id[16];
 			randombytes_buf(id, sizeof(id));
