@@ -314,7 +314,7 @@ void handle_ceiling_put(struct zk_http_req *r, void *app)
 	json_t *body;
 	char details[160];
 
-	if (!require_management(v, r) || !valid_subject(r) || !body_object(r, &body))
+	if (!require_management(v, r) || !require_session(v, r) || !valid_subject(r) || !body_object(r, &body))
 		return;
 	struct ceiling_arg *a = calloc(1, sizeof(*a));
 	if (!a || !(a->c = calloc(1, sizeof(*a->c)))) {
@@ -349,7 +349,7 @@ void handle_ceiling_put(struct zk_http_req *r, void *app)
 void handle_ceiling_delete(struct zk_http_req *r, void *app)
 {
 	struct vault *v = app;
-	if (!require_management(v, r) || !valid_subject(r))
+	if (!require_management(v, r) || !require_session(v, r) || !valid_subject(r))
 		return;
 	struct ceiling_arg *a = calloc(1, sizeof(*a));
 	snprintf(a->sub, sizeof(a->sub), "%s", r->param[0]);

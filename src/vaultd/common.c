@@ -26,6 +26,35 @@ bool require_management(struct vault *v, struct zk_http_req *r)
 	return true;
 }
 
+bool require_session(struct vault *v, struct zk_http_req *r)
+{
+	if (!v->cfg.strict)
+		return true;
+	const char *h = zk_http_header(r, "X-Vault-Session");
+	unsigned char given[32];
+	bool ok = false;
+	if (h && zk_b64_decode_exact(given, sizeof(given), h) == 0) {
+		unsigned slot = zk_brlock_rdlock(&v->state_lock);
+		ok = v->session_key && sodium_memcmp(given, v->session_key, sizeof(given)) == 0;
+		zk_brlock_rdunlock(&v->state_lock, slot);
+	}
+	sodium_memzero(given, sizeof(given));
+	if (!ok)
+		zk_http_error(r, 403, "This vault is in strict mode: the route needs the vault session (X-Vault-Session)",
+			      "SESSION_REQUIRED");
+	return ok;
+}
+
+int session_client_key(const json_t *body, unsigned char pk[crypto_box_PUBLICKEYBYTES])
+{
+	json_t *k = json_object_get(body, "sessionPublicKey");
+	if (!k)
+		return 0;
+	if (!json_is_string(k) || zk_b64_decode_exact(pk, crypto_box_PUBLICKEYBYTES, json_string_value(k)) != 0)
+		return -1;
+	return 1;
+}
+
 void locked_error(struct vault *v, struct zk_http_req *r)
 {
 	json_t *o = json_pack("{ssss}", "error", "Vault is locked", "code", "VAULT_LOCKED");

@@ -8,6 +8,16 @@
 /* Each returns true when the request may go on; otherwise it has set the error reply. */
 bool require_management(struct vault *v, struct zk_http_req *r);
 bool require_unlocked(struct vault *v, struct zk_http_req *r);
+/*
+ * Strict mode: the vault session (X-Vault-Session, base64 of the 32 bytes handed sealed to the client that
+ * unlocked) on top of the management token, for routes that grant or widen access. Always true otherwise.
+ * Call after require_management. 403 SESSION_REQUIRED when missing or wrong.
+ */
+bool require_session(struct vault *v, struct zk_http_req *r);
+/* "sessionPublicKey" of a request body: 1 and pk when present and a base64 X25519 public key, 0 when absent,
+ * -1 when malformed. */
+int session_client_key(const json_t *body, unsigned char pk[crypto_box_PUBLICKEYBYTES]);
+#define SESSION_KEY_PROBLEM "sessionPublicKey: must be a base64 X25519 public key (32 bytes)"
 /* X-Capability-Token: verified claims and the client address, then the lock state (secrets.c). */
 struct cap {
 	struct claims claims;

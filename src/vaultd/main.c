@@ -44,6 +44,9 @@ static void usage(FILE *f)
 		"                        from these peers\n"
 		"  --threads N           HTTP threads (default: number of CPUs)\n"
 		"  --port-file F         write the bound port to F once listening\n"
+		"  --strict              ZKVAULT_STRICT=1: issuing tokens, introspection, password change, rekey,\n"
+		"                        recovery and threshold setup, ceilings and transcript reads also need\n"
+		"                        X-Vault-Session, given (sealed) only to the client that unlocked\n"
 		"  --allow-insecure-use-origins  POST /secrets/:key/use may also send to http://127.0.0.1,\n"
 		"                        localhost or [::1] (tests only; https is required otherwise)\n"
 		"  --verify-audit        check the audit chain and checkpoints of the data dir, then exit\n");
@@ -93,6 +96,7 @@ static int parse_config(struct vaultd_config *c, int argc, char *argv[], bool *v
 		{ "threshold-ttl", required_argument, 0, 'R' },
 		{ "verify-audit", no_argument, 0, 'V' },     { "help", no_argument, 0, 'h' },
 		{ "allow-insecure-use-origins", no_argument, 0, 'I' },
+		{ "strict", no_argument, 0, 'S' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *token_file = getenv("AUTH_TOKEN_FILE");
@@ -110,6 +114,7 @@ static int parse_config(struct vaultd_config *c, int argc, char *argv[], bool *v
 	c->tls_cert = getenv("ZKVAULT_TLS_CERT");
 	c->tls_key = getenv("ZKVAULT_TLS_KEY");
 	c->unlock_url = getenv("ZKVAULT_UNLOCK_URL");
+	c->strict = getenv("ZKVAULT_STRICT") && !strcmp(getenv("ZKVAULT_STRICT"), "1");
 	if (getenv("ZKVAULT_TRUSTED_PROXIES"))
 		add_proxies(c, getenv("ZKVAULT_TRUSTED_PROXIES"));
 
@@ -133,6 +138,7 @@ static int parse_config(struct vaultd_config *c, int argc, char *argv[], bool *v
 		case 'P': *port_file = optarg; break;
 		case 'V': *verify = true; break;
 		case 'I': use_allow_insecure_origins = true; break;
+		case 'S': c->strict = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
@@ -180,6 +186,8 @@ static void vault_free(struct vault *v)
 	writer_stop(v->writer);
 	zk_keys_free(v->keys);
 	v->keys = NULL;
+	sodium_free(v->session_key);
+	v->session_key = NULL;
 	index_clear(&v->index);
 	store_close(v);
 	token_cache_free(v->tcache);

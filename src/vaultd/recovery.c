@@ -194,7 +194,7 @@ static void store_secret_wrapper(struct vault *v, struct zk_http_req *r, int typ
 
 static bool recovery_preconditions(struct vault *v, struct zk_http_req *r)
 {
-	if (!require_management(v, r))
+	if (!require_management(v, r) || !require_session(v, r))
 		return false;
 	if (!v->initialized || v->ocmt_pending) {
 		zk_http_error(r, 400, "Vault not initialized", NULL);
@@ -552,8 +552,11 @@ void handle_recover(struct zk_http_req *r, void *app)
 	if (session_unlock_limited(v, r, ip) || !require_management(v, r) || !body_object(r, &body))
 		return;
 	json_t *pw = json_object_get(body, "newPassword");
+	unsigned char pk[crypto_box_PUBLICKEYBYTES];
 	if (!v->initialized || v->ocmt_pending)
 		zk_http_error(r, 400, "Vault not initialized", NULL);
+	else if (session_client_key(body, pk) < 0)
+		validation_error(r, "Invalid request body", SESSION_KEY_PROBLEM);
 	else if (!json_is_string(pw))
 		validation_error(r, "Invalid request body", "newPassword: Required (recovery sets a new password)");
 	else if (json_string_length(pw) < 16)

@@ -76,7 +76,7 @@ void handle_password(struct zk_http_req *r, void *app)
 	json_t *body;
 	char ip[48];
 
-	if (session_unlock_limited(v, r, ip) || !require_management(v, r) || !body_object(r, &body))
+	if (session_unlock_limited(v, r, ip) || !require_management(v, r) || !require_session(v, r) || !body_object(r, &body))
 		return;
 	json_t *cur = json_object_get(body, "currentPassword"), *next = json_object_get(body, "newPassword");
 	if (json_object_get(body, "sealed"))
@@ -321,7 +321,7 @@ void handle_rekey(struct zk_http_req *r, void *app)
 	json_t *body;
 	char ip[48];
 
-	if (session_unlock_limited(v, r, ip) || !require_management(v, r) || !body_object(r, &body))
+	if (session_unlock_limited(v, r, ip) || !require_management(v, r) || !require_session(v, r) || !body_object(r, &body))
 		return;
 	json_t *pw = json_object_get(body, "password");
 	if (!json_is_string(pw) || !json_string_length(pw))

@@ -201,6 +201,13 @@ void sealed_unlock(struct vault *v, struct zk_http_req *r, json_t *body, const c
 		sealed_failed(v, r, user, ip, "sealed box without a KEK", "Invalid sealed unlock", "SEALED_INVALID");
 		goto out;
 	}
+	/* The session key travels inside the box: one outside could be swapped by whoever forwards it. */
+	unsigned char pk[crypto_box_PUBLICKEYBYTES];
+	int has_pk = session_client_key(inner, pk);
+	if (has_pk < 0) {
+		validation_error(r, "Invalid request body", "sealed: " SESSION_KEY_PROBLEM);
+		goto out;
+	}
 	if (session_read_wrapper(v, WRAPPER_PASSWORD, blob) != 0) {
 		zk_http_error(r, 500, "Failed to unlock vault", NULL);
 		goto out;
@@ -210,10 +217,12 @@ void sealed_unlock(struct vault *v, struct zk_http_req *r, json_t *body, const c
 		goto out;
 	}
 	struct job *j = session_unlock_job(v, r, vmk, "vault.unlocked", user, ip, NULL);
-	if (!j)
+	if (!j) {
 		zk_http_error(r, 500, "Failed to unlock vault", NULL);
-	else
+	} else {
+		session_job_client_key(j, has_pk == 1 ? pk : NULL);
 		defer_job(v, r, j);
+	}
 out:
 	sodium_memzero(challenge, sizeof(challenge));
 	sodium_free(kek);

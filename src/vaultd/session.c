@@ -53,6 +53,8 @@ static void lock_publish(struct vault *v, struct job *j)
 {
 	zk_keys_free(v->keys);
 	v->keys = NULL;
+	sodium_free(v->session_key);
+	v->session_key = NULL;
 	atomic_store(&v->expires_mono, 0);
 	index_clear(&v->index);
 	token_cache_clear(v->tcache);
@@ -141,6 +143,10 @@ struct unlock_arg {
 	unsigned char new_wrapper[WRAPPER_BYTES]; /* recovery: the new password wrapper */
 	bool set_password;
 	size_t count;
+	/* Strict mode: the unlocking client's key, and the session made for it (sodium_malloc'd). */
+	unsigned char client_pk[crypto_box_PUBLICKEYBYTES];
+	bool has_client_pk;
+	unsigned char *session_key;
 };
 
 static void unlock_arg_free(void *p)
@@ -150,6 +156,7 @@ static void unlock_arg_free(void *p)
 	index_clear(&a->index);
 	json_decref(a->ocmt_secrets);
 	sodium_memzero(a->new_wrapper, sizeof(a->new_wrapper));
+	sodium_free(a->session_key);
 	free(a);
 }
 
@@ -288,6 +295,21 @@ static void init_publish(struct vault *v, struct job *j)
 	store_load_public(v);
 }
 
+/* Strict mode: a new vault session, returned sealed to the unlocking client's key as "session". */
+static int session_issue(struct unlock_arg *a, json_t *reply)
+{
+	unsigned char box[32 + crypto_box_SEALBYTES];
+	char b64[sodium_base64_ENCODED_LEN(sizeof(box), sodium_base64_VARIANT_ORIGINAL)];
+	if (!(a->session_key = sodium_malloc(32)))
+		return 500;
+	randombytes_buf(a->session_key, 32);
+	if (crypto_box_seal(box, a->session_key, 32, a->client_pk) != 0)
+		return 500;
+	sodium_bin2base64(b64, sizeof(b64), box, sizeof(box), sodium_base64_VARIANT_ORIGINAL);
+	json_object_set_new(reply, "session", json_string(b64));
+	return 0;
+}
+
 static int unlock_apply(struct vault *v, struct job *j)
 {
 	struct unlock_arg *a = j->arg;
@@ -326,6 +348,8 @@ static int unlock_apply(struct vault *v, struct job *j)
 			     (json_int_t)a->count);
 	if (a->set_password)
 		json_object_set_new(j->reply, "passwordChanged", json_true());
+	if (v->cfg.strict && a->has_client_pk)
+		return session_issue(a, j->reply);
 	return 0;
 }
 
@@ -341,6 +365,10 @@ static void unlock_publish(struct vault *v, struct job *j)
 	v->keys = a->keys;
 	v->index = a->index;
 	a->keys = NULL;
+	/* A new unlock ends the previous session, whether or not it starts one. */
+	sodium_free(v->session_key);
+	v->session_key = a->session_key;
+	a->session_key = NULL;
 	index_init(&a->index);
 	token_cache_clear(v->tcache);
 	atomic_store(&v->expires_mono, zk_mono_ms() + (int64_t)v->cfg.session_seconds * 1000);
@@ -405,9 +433,21 @@ struct job *session_unlock_job(struct vault *v, struct zk_http_req *r, const uns
 		memcpy(a->new_wrapper, new_password_wrapper, WRAPPER_BYTES);
 		a->set_password = true;
 	}
+	/* The handlers checked the body's sessionPublicKey before any key derivation. */
+	json_t *body = r && r->body ? json_loadb((const char *)r->body, r->body_len, 0, NULL) : NULL;
+	a->has_client_pk = body && session_client_key(body, a->client_pk) == 1;
+	json_decref(body);
 	j->arg = a;
 	j->free_arg = unlock_arg_free;
 	return j;
+}
+
+void session_job_client_key(struct job *j, const unsigned char *pk)
+{
+	struct unlock_arg *a = j->arg;
+	a->has_client_pk = pk != NULL;
+	if (pk)
+		memcpy(a->client_pk, pk, sizeof(a->client_pk));
 }
 
 void session_submit_unlock(struct kdf_task *t, const unsigned char vmk[ZK_KEY_BYTES], const char *action,
@@ -673,6 +713,12 @@ void handle_unlock(struct zk_http_req *r, void *app)
 		return;
 	json_t *uid = json_object_get(body, "userId");
 	const char *user = uid && json_is_string(uid) ? json_string_value(uid) : "system";
+	unsigned char pk[crypto_box_PUBLICKEYBYTES];
+	if (session_client_key(body, pk) < 0) {
+		validation_error(r, "Invalid request body", SESSION_KEY_PROBLEM);
+		json_decref(body);
+		return;
+	}
 	if (json_object_get(body, "sealed")) {
 		sealed_unlock(v, r, body, user, ip); /* sealed.c: the client ran the KDF */
 		json_decref(body);

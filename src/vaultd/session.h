@@ -49,6 +49,8 @@ void session_submit_unlock(struct kdf_task *t, const unsigned char vmk[ZK_KEY_BY
 struct job *session_unlock_job(struct vault *v, struct zk_http_req *r, const unsigned char vmk[ZK_KEY_BYTES],
 			       const char *action, const char *user, const char *ip,
 			       const unsigned char *new_password_wrapper);
+/* The key the job's session is sealed to (strict mode), in place of the request body's; NULL for none. */
+void session_job_client_key(struct job *j, const unsigned char *pk);
 int session_password_wrapper(unsigned char out[WRAPPER_BYTES], struct vault *v, const char *password, size_t len,
 			     const unsigned char vmk[ZK_KEY_BYTES]);
 int session_open_password(struct vault *v, unsigned char vmk[ZK_KEY_BYTES], const char *password, size_t len);

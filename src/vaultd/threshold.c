@@ -129,7 +129,7 @@ void handle_threshold_setup(struct zk_http_req *r, void *app)
 	const char *problem;
 	char hex[33], ip[48];
 
-	if (!require_management(v, r) || !body_object(r, &body))
+	if (!require_management(v, r) || !require_session(v, r) || !body_object(r, &body))
 		return;
 	if (!v->initialized || v->ocmt_pending) {
 		zk_http_error(r, 400, "Vault not initialized", NULL);
@@ -375,6 +375,11 @@ void handle_threshold_approve(struct zk_http_req *r, void *app)
 	}
 	if (!admin) {
 		zk_http_error(r, 403, "adminId is not an admin of this vault's threshold set", NULL);
+		goto out;
+	}
+	unsigned char pk[crypto_box_PUBLICKEYBYTES];
+	if (session_client_key(body, pk) < 0) {
+		validation_error(r, "Invalid request body", SESSION_KEY_PROBLEM);
 		goto out;
 	}
 	json_int_t x = json_integer_value(json_object_get(admin, "x"));

@@ -121,7 +121,7 @@ void handle_token_issue(struct zk_http_req *r, void *app)
 	char details[160];
 	struct limiter_status ls;
 
-	if (!require_management(v, r) || !body_object(r, &body))
+	if (!require_management(v, r) || !require_session(v, r) || !body_object(r, &body))
 		return;
 	const char *problem = validate_issue_body(body, &perms, &ttl, details, sizeof(details));
 	struct token_arg *a = calloc(1, sizeof(*a));
@@ -401,7 +401,7 @@ void handle_token_introspect(struct zk_http_req *r, void *app)
 	json_t *body;
 	struct claims *c;
 
-	if (!require_management(v, r) || !body_object(r, &body))
+	if (!require_management(v, r) || !require_session(v, r) || !body_object(r, &body))
 		return;
 	const char *token = json_string_value(json_object_get(body, "token"));
 	if (!token) {

@@ -157,7 +157,7 @@ void handle_transcript_get(struct zk_http_req *r, void *app)
 	char name[VAULTD_NAME_MAX + 1], entry_name[VAULTD_NAME_MAX + 24], ip[48];
 	long after = 0, limit = READ_LIMIT_DEFAULT;
 
-	if (!require_personal(v, r) || !require_management(v, r) || !id_param(r, name) ||
+	if (!require_personal(v, r) || !require_management(v, r) || !require_session(v, r) || !id_param(r, name) ||
 	    !query_uint(r, "after", 0, INT32_MAX, &after) || !query_uint(r, "limit", 1, READ_LIMIT_MAX, &limit) ||
 	    !require_unlocked(v, r))
 		return;

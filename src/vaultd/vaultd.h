@@ -35,6 +35,7 @@ struct vaultd_config {
 	char *trusted_proxies[VAULTD_MAX_PROXIES];
 	int ntrusted_proxies;
 	unsigned threads;
+	bool strict; /* routes that grant or widen access also need X-Vault-Session (docs/API.md §Strict mode) */
 };
 
 /* One record's latest version, as the read path needs it. */
@@ -110,6 +111,7 @@ struct vault {
 	/* Guarded by state_lock: readers take a slot, the writer thread takes all. */
 	struct zk_brlock state_lock;
 	struct zk_keys *keys;      /* NULL while locked */
+	unsigned char *session_key; /* strict mode: sodium_malloc'd, 32 bytes; NULL while locked or not issued */
 	atomic_llong expires_mono; /* monotonic ms; 0 when locked */
 	struct index index;
 	struct revocations *revoked;
