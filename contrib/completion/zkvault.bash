@@ -47,9 +47,9 @@ _zkvault()
 		operand=""
 		;;
 	"unlock")
-		opts="--user --hardware-key --sealed --transport-key --password-stdin --json --addr --ca-file --auth-token-file -h --help"
-		files="--ca-file --auth-token-file"
-		takes="--user --transport-key --addr --ca-file --auth-token-file"
+		opts="--user --hardware-key --sealed --transport-key --session-file --password-stdin --json --addr --ca-file --auth-token-file -h --help"
+		files="--session-file --ca-file --auth-token-file"
+		takes="--user --transport-key --session-file --addr --ca-file --auth-token-file"
 		operand=""
 		;;
 	"lock")

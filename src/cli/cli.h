@@ -74,6 +74,9 @@ struct cli {
 	long status;    /* HTTP status of the last answer */
 	char error[512]; /* its error message */
 	char code[32];   /* its error code ("ROLLBACK"), or "" */
+	/* unlock --session-file: base64 of the X25519 key the strict-mode session is to be sealed to, or "".
+	   The unlock requests (password, sealed, hardware key) send it as sessionPublicKey. */
+	char session_pk[48];
 };
 
 /*

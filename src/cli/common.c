@@ -222,7 +222,7 @@ static int parse_options(struct cli *c, int argc, char *argv[])
 static int load_credential(struct cli *c, const char *flag, const char *env, const char *env_file,
 			   const char *what, char **out)
 {
-	const char *file = cli_opt(c, flag), *value = getenv(env);
+	const char *file = flag ? cli_opt(c, flag) : NULL, *value = getenv(env);
 	char *buf;
 	size_t n;
 
@@ -260,6 +260,12 @@ int cli_load_token(struct cli *c, bool management, char **token)
 	return load_credential(c, "token-file", "ZKVAULT_TOKEN", "ZKVAULT_TOKEN_FILE", "capability token", token);
 }
 
+static bool env_set(const char *name)
+{
+	const char *s = getenv(name);
+	return s && *s;
+}
+
 static int open_client(struct cli *c)
 {
 	const char *addr = cli_opt(c, "addr"), *ca = cli_opt(c, "ca-file");
@@ -282,6 +288,15 @@ static int open_client(struct cli *c)
 		zk_wipe_free(token);
 		if (rc != CLI_OK)
 			return rc;
+		/* A strict-mode vault's session ('zkvault unlock --session-file'), when one is given. */
+		if (env_set("ZKVAULT_SESSION") || env_set("ZKVAULT_SESSION_FILE")) {
+			rc = load_credential(c, NULL, "ZKVAULT_SESSION", "ZKVAULT_SESSION_FILE", "vault session", &token);
+			if (rc == CLI_OK && zk_client_add_header(&c->client, "X-Vault-Session", token) != 0)
+				rc = cli_error("out of memory");
+			zk_wipe_free(token);
+			if (rc != CLI_OK)
+				return rc;
+		}
 	}
 	if (c->spec->flags & CLI_CAP) {
 		const char *agent = cli_opt(c, "agent-id");
@@ -467,6 +482,8 @@ int cli_send_password(struct cli *c, const char *path, const char *prompt, bool 
 	json_t *body = json_pack("{so}", "password", p);
 	if (body && user)
 		json_object_set_new(body, "userId", json_string(user));
+	if (body && c->session_pk[0])
+		json_object_set_new(body, "sessionPublicKey", json_string(c->session_pk));
 	rc = body ? cli_request(c, "POST", path, body, out) : cli_error("out of memory");
 	json_decref(body);
 	return rc;

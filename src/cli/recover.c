@@ -356,6 +356,8 @@ int cli_unlock_hardware(struct cli *c, const char *user, json_t **out)
 	int rc = body ? read_hardware_key(c, body) : cli_error("out of memory");
 	if (rc == CLI_OK && user)
 		json_object_set_new(body, "userId", json_string(user));
+	if (rc == CLI_OK && c->session_pk[0])
+		json_object_set_new(body, "sessionPublicKey", json_string(c->session_pk));
 	if (rc == CLI_OK)
 		rc = wrong_secret(c, cli_request(c, "POST", "/unlock", body, out));
 	json_decref(body);

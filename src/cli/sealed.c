@@ -60,6 +60,8 @@ int cli_unlock_sealed(struct cli *c, const char *user, const char *pin, json_t *
 	inner = json_pack("{ssssssss}", "purpose", "unlock", "vaultId", vault_id, "challenge",
 			  json_string_value(json_object_get(ch, "challenge")) ?: "", "kek", kek_b64);
 	sodium_memzero(kek_b64, sizeof(kek_b64));
+	if (inner && c->session_pk[0]) /* inside the box, where no forwarder can swap it */
+		json_object_set_new(inner, "sessionPublicKey", json_string(c->session_pk));
 	text = inner ? json_dumps(inner, JSON_COMPACT) : NULL;
 	size_t n = text ? strlen(text) : 0;
 	box = text ? malloc(n + crypto_box_SEALBYTES) : NULL;

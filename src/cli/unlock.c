@@ -1,13 +1,16 @@
 /* zkvault unlock: open a session with the vault password. */
+#include <sodium.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "lib/crypto.h"
 
 static const struct cli_option options[] = {
 	{ "user", 0, "UUID", "who unlocks, for the audit log", NULL },
 	{ "hardware-key", 0, NULL, "unlock with the hardware backup key instead (asked like the password)", NULL },
 	{ "sealed", 0, NULL, "derive the key here and send it sealed to the vault's transport key", NULL },
 	{ "transport-key", 0, "FINGERPRINT", "with --sealed: the transport key fingerprint to insist on", NULL },
+	{ "session-file", 0, "FILE", "strict mode: store the vault session in FILE (mode 0600)", NULL },
 	{ 0 },
 };
 
@@ -23,10 +26,15 @@ const struct cli_spec cli_unlock_spec = {
 		   "the hardware backup key ('zkvault recovery hardware') instead, read the same way.\n"
 		   "--sealed runs Argon2id here with the vault's published parameters and sends only a box\n"
 		   "sealed to the vault's transport key with a single-use challenge, so a proxy in between\n"
-		   "sees neither the password nor the key; --transport-key pins that key's fingerprint.",
+		   "sees neither the password nor the key; --transport-key pins that key's fingerprint.\n"
+		   "On a vault in strict mode, --session-file asks for the vault session (sealed to a key\n"
+		   "made here for this unlock) and stores it in FILE; give it to the commands that issue\n"
+		   "tokens or change access with ZKVAULT_SESSION_FILE=FILE.",
 	.examples = "  zkvault unlock\n"
 		    "  zkvault unlock --password-stdin < password-file\n"
-		    "  zkvault unlock --sealed --transport-key 1a2b-3c4d-5e6f-7a8b\n",
+		    "  zkvault unlock --sealed --transport-key 1a2b-3c4d-5e6f-7a8b\n"
+		    "  zkvault unlock --session-file ~/.zkvault-session && ZKVAULT_SESSION_FILE=~/.zkvault-session \\\n"
+		    "      zkvault token issue --user 6f1c... --allow 'api.*'\n",
 };
 
 /* recover.c */
@@ -34,15 +42,46 @@ int cli_unlock_hardware(struct cli *c, const char *user, json_t **out);
 /* sealed.c */
 int cli_unlock_sealed(struct cli *c, const char *user, const char *pin, json_t **out);
 
+/* The session the vault sealed to pk, opened with sk and stored in file as base64. */
+static int save_session(const char *file, const json_t *out, const unsigned char *pk, const unsigned char *sk)
+{
+	unsigned char box[32 + crypto_box_SEALBYTES], session[32];
+	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL) + 1];
+	const char *sealed = json_string_value(json_object_get(out, "session"));
+	int rc;
+
+	if (!sealed)
+		return cli_error("the vault is unlocked but returned no session: it is not in strict mode");
+	if (zk_b64_decode_exact(box, sizeof(box), sealed) != 0 || crypto_box_seal_open(session, box, sizeof(box), pk, sk))
+		return cli_error("the vault is unlocked but its session does not open with this unlock's key");
+	sodium_bin2base64(b64, sizeof(b64) - 1, session, sizeof(session), sodium_base64_VARIANT_ORIGINAL);
+	strcat(b64, "\n");
+	rc = cli_write_file(file, b64, strlen(b64), true, "");
+	sodium_memzero(session, sizeof(session));
+	sodium_memzero(b64, sizeof(b64));
+	return rc;
+}
+
 int cli_unlock(int argc, char *argv[])
 {
 	struct cli c;
 	json_t *out = NULL;
 	char left[32];
+	unsigned char pk[crypto_box_PUBLICKEYBYTES], *sk = NULL;
+	const char *session_file;
 	int rc = cli_begin(&c, &cli_unlock_spec, argc, argv);
 
 	if (rc != CLI_CONTINUE)
 		return rc;
+	if ((session_file = cli_opt(&c, "session-file"))) {
+		if (!*session_file || !(sk = sodium_malloc(crypto_box_SECRETKEYBYTES))) {
+			rc = *session_file ? cli_error("out of memory") : cli_usage_error(&c, "--session-file needs a file");
+			cli_end(&c);
+			return rc;
+		}
+		crypto_box_keypair(pk, sk);
+		sodium_bin2base64(c.session_pk, sizeof(c.session_pk), pk, sizeof(pk), sodium_base64_VARIANT_ORIGINAL);
+	}
 	if (cli_opt(&c, "sealed"))
 		rc = cli_unlock_sealed(&c, cli_opt(&c, "user"), cli_opt(&c, "transport-key"), &out);
 	else if (cli_opt(&c, "hardware-key"))
@@ -52,6 +91,9 @@ int cli_unlock(int argc, char *argv[])
 	/* A wrong password is an ordinary failure, not a denied credential. */
 	if (rc == CLI_DENIED && !strcmp(c.error, "Invalid password"))
 		rc = CLI_ERROR;
+	if (rc == CLI_OK && sk)
+		rc = save_session(session_file, out, pk, sk);
+	sodium_free(sk);
 	if (rc == CLI_OK && c.json) {
 		rc = cli_print_json(out);
 	} else if (rc == CLI_OK) {

@@ -4,7 +4,10 @@
 // supervisor) cannot mint itself a token.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { stat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Vaultd, assertJson, newPassword, readAllFiles, request, uuid } from './lib/vaultd.mjs';
+import { spawnZk } from './lib/cli.mjs';
 import sodiumModule from '../interop/node_modules/libsodium-wrappers-sumo/dist/modules-sumo/libsodium-wrappers.js';
 
 await sodiumModule.ready;
@@ -147,4 +150,46 @@ test('standalone (default): the management token issues tokens as before, and no
   assert.equal(r.json.session, undefined);
   assertJson(await issue(v), 200);
   assert.equal((await request(v.port, 'GET', '/health')).status, 200);
+});
+
+test('strict from the command line: unlock --session-file, then ZKVAULT_SESSION_FILE for token issue', async (t) => {
+  const { v, password } = await strictVault(t);
+  const env = (extra = {}) => ({ PATH: process.env.PATH, ZKVAULT_ADDR: `http://127.0.0.1:${v.port}`,
+    ZKVAULT_AUTH_TOKEN: v.authToken, ...extra });
+  const zk = (args, extra, input) => spawnZk(args, { env: env(extra), input }).done;
+  const file = join(v.dir, 'session'), sealedFile = join(v.dir, 'session-sealed');
+
+  let r = await zk(['unlock', '--password-stdin', '--session-file', file], {}, `${password}\n`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await stat(file)).mode & 0o777, 0o600);
+  assert.equal(unb64((await readFile(file, 'utf8')).trim()).length, 32);
+
+  const issueArgs = ['token', 'issue', '--user', uuid(), '--allow', 'api.*'];
+  r = await zk(issueArgs);
+  assert.equal(r.code, 5, 'denied without the session');
+  assert.match(r.stderr, /X-Vault-Session/);
+  r = await zk(issueArgs, { ZKVAULT_SESSION_FILE: file });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^v4\.public\./);
+
+  // The sealed unlock puts the key in the box; the new session replaces the old one.
+  r = await zk(['unlock', '--sealed', '--password-stdin', '--session-file', sealedFile], {}, `${password}\n`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await zk(issueArgs, { ZKVAULT_SESSION_FILE: file })).code, 5);
+  assert.equal((await zk(issueArgs, { ZKVAULT_SESSION_FILE: sealedFile })).code, 0);
+});
+
+test('unlock --session-file on a vault not in strict mode unlocks it and says there is no session', async (t) => {
+  const v = await Vaultd.start();
+  t.after(() => v.close());
+  const password = newPassword();
+  await v.init(password);
+  const file = join(v.dir, 'session');
+  const r = await spawnZk(['unlock', '--password-stdin', '--session-file', file], {
+    env: { PATH: process.env.PATH, ZKVAULT_ADDR: `http://127.0.0.1:${v.port}`, ZKVAULT_AUTH_TOKEN: v.authToken },
+    input: `${password}\n` }).done;
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /not in strict mode/);
+  assert.equal((await v.mgmt('GET', '/status')).json.unlocked, true);
+  await assert.rejects(stat(file));
 });
