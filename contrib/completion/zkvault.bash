@@ -241,9 +241,9 @@ _zkvault()
 		operand=""
 		;;
 	"threshold approve")
-		opts="--admin --key --transport-key --json --addr --ca-file --auth-token-file -h --help"
-		files="--key --ca-file --auth-token-file"
-		takes="--admin --key --transport-key --addr --ca-file --auth-token-file"
+		opts="--admin --key --transport-key --session-file --json --addr --ca-file --auth-token-file -h --help"
+		files="--key --session-file --ca-file --auth-token-file"
+		takes="--admin --key --transport-key --session-file --addr --ca-file --auth-token-file"
 		operand=""
 		;;
 	"threshold deny")

@@ -123,6 +123,14 @@ int cli_write_stdout(const char *p, size_t n);
  * write fails.
  */
 int cli_write_file(const char *file, const char *data, size_t n, bool replace, const char *exists_hint);
+/*
+ * --session-file FILE, for a vault in strict mode: cli_session_begin makes a key pair for this unlock (sk in
+ * guarded memory, free it with sodium_free) and sets c->session_pk; after the unlock, cli_session_save opens
+ * the "session" the vault sealed to it and stores it base64 in FILE (0600). Without a session in out it fails
+ * ("not in strict mode").
+ */
+int cli_session_begin(struct cli *c, const char *file, unsigned char pk[32], unsigned char **sk);
+int cli_session_save(const char *file, const json_t *out, const unsigned char pk[32], const unsigned char *sk);
 /* Pretty-prints o on stdout (through wiped memory). */
 int cli_print_json(const json_t *o);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "lib/crypto.h"
 #include "lib/libcurl.h"
 #include "lib/mem.h"
 #include "lib/term.h"
@@ -556,6 +557,36 @@ int cli_write_file(const char *file, const char *data, size_t n, bool replace, c
 		return cli_error("cannot write %s: %s", file, strerror(err));
 	}
 	return CLI_OK;
+}
+
+int cli_session_begin(struct cli *c, const char *file, unsigned char pk[32], unsigned char **sk)
+{
+	if (!*file)
+		return cli_usage_error(c, "--session-file needs a file");
+	if (!(*sk = sodium_malloc(crypto_box_SECRETKEYBYTES)))
+		return cli_error("out of memory");
+	crypto_box_keypair(pk, *sk);
+	sodium_bin2base64(c->session_pk, sizeof(c->session_pk), pk, 32, sodium_base64_VARIANT_ORIGINAL);
+	return CLI_OK;
+}
+
+int cli_session_save(const char *file, const json_t *out, const unsigned char pk[32], const unsigned char *sk)
+{
+	unsigned char box[32 + crypto_box_SEALBYTES], session[32];
+	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL) + 1];
+	const char *sealed = json_string_value(json_object_get(out, "session"));
+	int rc;
+
+	if (!sealed)
+		return cli_error("the vault is unlocked but returned no session: it is not in strict mode");
+	if (zk_b64_decode_exact(box, sizeof(box), sealed) != 0 || crypto_box_seal_open(session, box, sizeof(box), pk, sk))
+		return cli_error("the vault is unlocked but its session does not open with this unlock's key");
+	sodium_bin2base64(b64, sizeof(b64) - 1, session, sizeof(session), sodium_base64_VARIANT_ORIGINAL);
+	strcat(b64, "\n");
+	rc = cli_write_file(file, b64, strlen(b64), true, "");
+	sodium_memzero(session, sizeof(session));
+	sodium_memzero(b64, sizeof(b64));
+	return rc;
 }
 
 int cli_print_json(const json_t *o)

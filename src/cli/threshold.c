@@ -219,6 +219,8 @@ static const struct cli_option approve_options[] = {
 	{ "admin", 0, "ID", "your admin id in the threshold set (required)", NULL },
 	{ "key", 0, "FILE", "your secret key file, from 'zkvault keygen' (required)", NULL },
 	{ "transport-key", 0, "PUBKEY", "pin the vault's transport key (from a copy you trust)", NULL },
+	{ "session-file", 0, "FILE", "strict mode: if this approval unlocks the vault, store the vault session in FILE",
+	  NULL },
 	{ 0 },
 };
 
@@ -234,7 +236,9 @@ static const struct cli_spec approve_spec = {
 		   "here with your secret key, and sends it sealed to the vault's transport key\n"
 		   "(/.well-known/zkvault) together with the vault and request ids, so that neither the\n"
 		   "network nor a relay can read it or use it for another request. Prints the approvals so\n"
-		   "far and whether the vault unlocked (the k-th approval unlocks it).",
+		   "far and whether the vault unlocked (the k-th approval unlocks it). On a vault in strict\n"
+		   "mode, --session-file asks for the vault session (sealed to a key made here, inside the\n"
+		   "sealed approval) and stores it in FILE when this approval unlocks the vault.",
 	.examples = "  zkvault threshold approve \"$REQ\" --admin alice --key ~/.config/zkvault/alice.key\n",
 };
 
@@ -317,6 +321,7 @@ static int seal_approval(struct cli *c, const char *request_id, json_int_t x, co
 		rc = cli_error("the vault's transport key %s is not the one given with --transport-key: not approving", served);
 	else if (!(inner = json_pack("{sssssssIss}", "purpose", "threshold-approve", "vaultId", vault, "requestId",
 				     request_id, "x", x, "share", share)) ||
+		 (c->session_pk[0] && json_object_set_new(inner, "sessionPublicKey", json_string(c->session_pk))) ||
 		 !(plain = json_dumps(inner, JSON_COMPACT)))
 		rc = cli_error("out of memory");
 	if (rc == CLI_OK) {
@@ -339,11 +344,15 @@ static int threshold_approve(int argc, char *argv[])
 	char *share = NULL, *sealed = NULL, *path = NULL;
 	json_int_t x = 0;
 	struct zk_share_info info;
+	unsigned char pk[32], *sk = NULL;
 	int rc = cli_begin(&c, &approve_spec, argc, argv);
 
 	if (rc != CLI_CONTINUE)
 		return rc;
 	const char *admin = cli_opt(&c, "admin"), *key = cli_opt(&c, "key"), *request = c.args[0];
+	const char *session_file = cli_opt(&c, "session-file");
+	if (session_file && (rc = cli_session_begin(&c, session_file, pk, &sk)) != CLI_OK)
+		goto out;
 	if (!admin || !key) {
 		rc = cli_usage_error(&c, "--admin ID and --key FILE are required");
 		goto out;
@@ -361,6 +370,8 @@ static int threshold_approve(int argc, char *argv[])
 		goto out;
 	}
 	rc = cli_request(&c, "POST", path, body, &out);
+	if (rc == CLI_OK && sk && !json_is_false(json_object_get(out, "unlocked")))
+		rc = cli_session_save(session_file, out, pk, sk);
 	if (rc == CLI_OK && c.json) {
 		rc = cli_print_json(out);
 	} else if (rc == CLI_OK && json_is_false(json_object_get(out, "unlocked"))) {
@@ -378,6 +389,7 @@ out:
 	zk_wipe_free(share);
 	free(sealed);
 	free(path);
+	sodium_free(sk);
 	sodium_memzero(&info, sizeof(info));
 	json_decref(body);
 	json_decref(out);

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "lib/crypto.h"
 
 static const struct cli_option options[] = {
 	{ "user", 0, "UUID", "who unlocks, for the audit log", NULL },
@@ -42,45 +41,20 @@ int cli_unlock_hardware(struct cli *c, const char *user, json_t **out);
 /* sealed.c */
 int cli_unlock_sealed(struct cli *c, const char *user, const char *pin, json_t **out);
 
-/* The session the vault sealed to pk, opened with sk and stored in file as base64. */
-static int save_session(const char *file, const json_t *out, const unsigned char *pk, const unsigned char *sk)
-{
-	unsigned char box[32 + crypto_box_SEALBYTES], session[32];
-	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL) + 1];
-	const char *sealed = json_string_value(json_object_get(out, "session"));
-	int rc;
-
-	if (!sealed)
-		return cli_error("the vault is unlocked but returned no session: it is not in strict mode");
-	if (zk_b64_decode_exact(box, sizeof(box), sealed) != 0 || crypto_box_seal_open(session, box, sizeof(box), pk, sk))
-		return cli_error("the vault is unlocked but its session does not open with this unlock's key");
-	sodium_bin2base64(b64, sizeof(b64) - 1, session, sizeof(session), sodium_base64_VARIANT_ORIGINAL);
-	strcat(b64, "\n");
-	rc = cli_write_file(file, b64, strlen(b64), true, "");
-	sodium_memzero(session, sizeof(session));
-	sodium_memzero(b64, sizeof(b64));
-	return rc;
-}
-
 int cli_unlock(int argc, char *argv[])
 {
 	struct cli c;
 	json_t *out = NULL;
 	char left[32];
-	unsigned char pk[crypto_box_PUBLICKEYBYTES], *sk = NULL;
+	unsigned char pk[32], *sk = NULL;
 	const char *session_file;
 	int rc = cli_begin(&c, &cli_unlock_spec, argc, argv);
 
 	if (rc != CLI_CONTINUE)
 		return rc;
-	if ((session_file = cli_opt(&c, "session-file"))) {
-		if (!*session_file || !(sk = sodium_malloc(crypto_box_SECRETKEYBYTES))) {
-			rc = *session_file ? cli_error("out of memory") : cli_usage_error(&c, "--session-file needs a file");
-			cli_end(&c);
-			return rc;
-		}
-		crypto_box_keypair(pk, sk);
-		sodium_bin2base64(c.session_pk, sizeof(c.session_pk), pk, sizeof(pk), sodium_base64_VARIANT_ORIGINAL);
+	if ((session_file = cli_opt(&c, "session-file")) && (rc = cli_session_begin(&c, session_file, pk, &sk)) != CLI_OK) {
+		cli_end(&c);
+		return rc;
 	}
 	if (cli_opt(&c, "sealed"))
 		rc = cli_unlock_sealed(&c, cli_opt(&c, "user"), cli_opt(&c, "transport-key"), &out);
@@ -92,7 +66,7 @@ int cli_unlock(int argc, char *argv[])
 	if (rc == CLI_DENIED && !strcmp(c.error, "Invalid password"))
 		rc = CLI_ERROR;
 	if (rc == CLI_OK && sk)
-		rc = save_session(session_file, out, pk, sk);
+		rc = cli_session_save(session_file, out, pk, sk);
 	sodium_free(sk);
 	if (rc == CLI_OK && c.json) {
 		rc = cli_print_json(out);

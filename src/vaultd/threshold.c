@@ -308,8 +308,13 @@ void handle_threshold_request_status(struct zk_http_req *r, void *app)
  * transport key of {"purpose":"threshold-approve","vaultId","requestId","x","share"}, which a relaying server
  * can neither read nor replay for another request.
  */
+/*
+ * The share of an approval, plain or from its sealed box, and the sessionPublicKey that goes with it (strict
+ * mode): from inside the box when there is one, where no forwarder can swap it. *has_pk as session_client_key.
+ */
 static const char *approval_share(struct vault *v, json_t *body, const char *request_id, json_int_t x,
-				  unsigned char share[ZK_SHARE_MAX])
+				  unsigned char share[ZK_SHARE_MAX], unsigned char pk[crypto_box_PUBLICKEYBYTES],
+				  int *has_pk)
 {
 	enum zk_share_error why;
 	json_t *plain = json_object_get(body, "share"), *sealed = json_object_get(body, "sealed"), *inner = NULL;
@@ -345,6 +350,8 @@ static const char *approval_share(struct vault *v, json_t *body, const char *req
 		problem = "share: Required (or sealed)";
 	else if (zk_share_from_text(share, NULL, text, &why) != 0)
 		problem = zk_share_strerror(why);
+	else if ((*has_pk = session_client_key(inner ? inner : body, pk)) < 0)
+		problem = inner ? "sealed: " SESSION_KEY_PROBLEM : SESSION_KEY_PROBLEM;
 	json_decref(inner);
 	return problem;
 }
@@ -378,13 +385,10 @@ void handle_threshold_approve(struct zk_http_req *r, void *app)
 		goto out;
 	}
 	unsigned char pk[crypto_box_PUBLICKEYBYTES];
-	if (session_client_key(body, pk) < 0) {
-		validation_error(r, "Invalid request body", SESSION_KEY_PROBLEM);
-		goto out;
-	}
+	int has_pk = 0;
 	json_int_t x = json_integer_value(json_object_get(admin, "x"));
 	share = sodium_malloc(ZK_SHARE_MAX);
-	const char *problem = share ? approval_share(v, body, r->param[0], x, share) : "out of memory";
+	const char *problem = share ? approval_share(v, body, r->param[0], x, share, pk, &has_pk) : "out of memory";
 	if (problem) {
 		snprintf(details, sizeof(details), "%s", problem);
 		validation_error(r, "Invalid request body", details);
@@ -460,10 +464,12 @@ void handle_threshold_approve(struct zk_http_req *r, void *app)
 		goto out;
 	}
 	struct job *j = session_unlock_job(v, r, vmk, "vault.threshold_unlocked", admin_id, ip, NULL);
-	if (!j)
+	if (!j) {
 		zk_http_error(r, 500, "Internal error", NULL);
-	else
+	} else {
+		session_job_client_key(j, has_pk == 1 ? pk : NULL);
 		defer_job(v, r, j);
+	}
 out:
 	sodium_free(share);
 	sodium_free(key);

@@ -193,3 +193,39 @@ test('unlock --session-file on a vault not in strict mode unlocks it and says th
   assert.equal((await v.mgmt('GET', '/status')).json.unlocked, true);
   await assert.rejects(stat(file));
 });
+
+test('strict threshold unlock: the approval that unlocks gets the session, sealed inside its approval box', async (t) => {
+  const { v, password } = await strictVault(t);
+  const env = (extra = {}) => ({ PATH: process.env.PATH, ZKVAULT_ADDR: `http://127.0.0.1:${v.port}`,
+    ZKVAULT_AUTH_TOKEN: v.authToken, ...extra });
+  const zk = (args, extra, input) => spawnZk(args, { env: env(extra), input }).done;
+  const ok = (r, what) => {
+    assert.equal(r.code, 0, `${what}: ${r.stderr}`);
+    return r;
+  };
+  const owner = join(v.dir, 'owner.session');
+  ok(await zk(['unlock', '--password-stdin', '--session-file', owner], {}, `${password}\n`), 'unlock');
+  const admins = [];
+  for (const id of ['ana', 'ben']) {
+    const file = join(v.dir, `${id}.key`);
+    const out = ok(await zk(['keygen', '-o', file]), 'keygen').stdout;
+    admins.push({ id, file, publicKey: out.match(/^public key: +(\S+)$/m)[1] });
+  }
+  const setup = ['threshold', 'setup', '-k', '2', ...admins.flatMap((a) => ['--admin', `${a.id}=${a.publicKey}`])];
+  assert.equal((await zk(setup)).code, 5, 'setup needs the session');
+  ok(await zk(setup, { ZKVAULT_SESSION_FILE: owner }), 'setup');
+
+  ok(await zk(['lock']), 'lock');
+  const req = ok(await zk(['threshold', 'request']), 'request').stdout.trim();
+  const ana = join(v.dir, 'ana.session'), ben = join(v.dir, 'ben.session');
+  let r = ok(await zk(['threshold', 'approve', req, '--admin', 'ana', '--key', admins[0].file, '--session-file', ana]),
+    'approve ana');
+  assert.match(r.stdout, /still locked/);
+  await assert.rejects(stat(ana), 'no session from an approval that did not unlock');
+  r = ok(await zk(['threshold', 'approve', req, '--admin', 'ben', '--key', admins[1].file, '--session-file', ben]),
+    'approve ben');
+  assert.match(r.stdout, /unlocked/);
+  const issueArgs = ['token', 'issue', '--user', uuid()];
+  assert.equal((await zk(issueArgs, { ZKVAULT_SESSION_FILE: owner })).code, 5, 'the old session ended at lock');
+  ok(await zk(issueArgs, { ZKVAULT_SESSION_FILE: ben }), 'issue with the approver\'s session');
+});
