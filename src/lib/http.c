@@ -290,7 +290,9 @@ struct zk_http_server *zk_http_start(const struct zk_http_config *cfg, char *err
 	s->cfg = *cfg;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, cfg->bind, &sin->sin_addr) == 1) {
+	if (cfg->listen_fd > 0) {
+		/* bound and listening already (socket activation): bind and port are not used */
+	} else if (inet_pton(AF_INET, cfg->bind, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(cfg->port);
 	} else if (inet_pton(AF_INET6, cfg->bind, &sin6->sin6_addr) == 1) {
@@ -321,7 +323,7 @@ struct zk_http_server *zk_http_start(const struct zk_http_config *cfg, char *err
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
 		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL },
-		{ MHD_OPTION_SOCK_ADDR, 0, &ss },
+		{ cfg->listen_fd > 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, cfg->listen_fd, &ss },
 		{ MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 1, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
@@ -335,7 +337,11 @@ struct zk_http_server *zk_http_start(const struct zk_http_config *cfg, char *err
 	s->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
 				     MHD_OPTION_END);
 	if (!s->daemon) {
-		snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->bind, cfg->port, strerror(errno));
+		if (cfg->listen_fd > 0)
+			snprintf(err, errlen, "cannot serve the inherited socket (fd %d): %s", cfg->listen_fd,
+				 strerror(errno));
+		else
+			snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->bind, cfg->port, strerror(errno));
 		zk_http_stop(s);
 		return NULL;
 	}
@@ -355,8 +361,15 @@ void zk_http_stop(struct zk_http_server *s)
 
 uint16_t zk_http_port(const struct zk_http_server *s)
 {
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	return di ? di->port : 0;
+	/* From the socket itself: libmicrohttpd reports the configured port, not that of a socket passed to it. */
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+	struct sockaddr_storage ss;
+	socklen_t n = sizeof(ss);
+	if (!di || getsockname(di->listen_fd, (struct sockaddr *)&ss, &n) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
 const char *zk_http_header(struct zk_http_req *r, const char *name)

@@ -60,6 +60,7 @@ struct zk_http_req {
 struct zk_http_config {
 	const char *bind; /* IPv4 or IPv6 literal */
 	uint16_t port;
+	int listen_fd; /* > 0: serve this listening socket (zk_activation_socket) instead of bind and port */
 	unsigned threads;
 	const char *tls_cert_path;
 	const char *tls_key_path;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/activation.h"
 #include "lib/mem.h"
 #include "lib/shutdown.h"
 #include "vaultd/audit.h"
@@ -231,6 +232,11 @@ int vaultd_main(int argc, char *argv[])
 #endif
 	if ((rc = parse_config(&v.cfg, argc, argv, &verify, &port_file)) != 0)
 		return rc;
+	int listen_fd = verify ? 0 : zk_activation_socket(err, sizeof(err));
+	if (listen_fd < 0) {
+		fprintf(stderr, "vaultd: %s\n", err);
+		return 1;
+	}
 
 	zk_brlock_init(&v.state_lock);
 	index_init(&v.index);
@@ -267,6 +273,7 @@ int vaultd_main(int argc, char *argv[])
 	struct zk_http_config hc = {
 		.bind = v.cfg.bind,
 		.port = v.cfg.port,
+		.listen_fd = listen_fd,
 		.threads = v.cfg.threads,
 		.tls_cert_path = v.cfg.tls_cert,
 		.tls_key_path = v.cfg.tls_key,
@@ -281,9 +288,13 @@ int vaultd_main(int argc, char *argv[])
 		return 1;
 	}
 	uint16_t port = zk_http_port(http);
-	fprintf(stderr, "vaultd: %s vault%s%s listening on %s:%u (%s)\n", v.cfg.kind, v.cfg.group_id ? " for group " : "",
-		v.cfg.group_id ? v.cfg.group_id : "", v.cfg.bind, port,
-		v.initialized ? "initialized, locked" : "not initialized");
+	char where[96];
+	if (listen_fd)
+		snprintf(where, sizeof(where), "the socket it was started with (port %u)", port);
+	else
+		snprintf(where, sizeof(where), "%s:%u", v.cfg.bind, port);
+	fprintf(stderr, "vaultd: %s vault%s%s listening on %s (%s)\n", v.cfg.kind, v.cfg.group_id ? " for group " : "",
+		v.cfg.group_id ? v.cfg.group_id : "", where, v.initialized ? "initialized, locked" : "not initialized");
 	if (port_file && zk_http_write_port_file(port_file, port) != 0)
 		fprintf(stderr, "vaultd: cannot write %s\n", port_file);
 
