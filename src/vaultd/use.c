@@ -502,10 +502,12 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 void use_shutdown(void)
 {
 	atomic_store(&shutting_down, true);
+	if (!atomic_load(&inflight))
+		return; /* the usual stop (an idle vault stopped by agentd): nothing to wait for */
 	/* Each request answers (502) within a progress tick; the HTTP layer must not stop with one suspended. */
 	for (int i = 0; i < 200 && atomic_load(&inflight); i++)
 		usleep(25 * 1000);
-	usleep(50 * 1000);
+	usleep(50 * 1000); /* for the HTTP threads to send the resumed answers */
 }
 
 /*
@@ -984,11 +986,18 @@ void handle_secret_use(struct zk_http_req *r, void *app)
 	}
 
 	/* libcurl's own buffers (headers holding the secret, receive buffers) are wiped when freed. */
-	if (zk_curl_global_init() != 0 || atomic_load(&shutting_down)) {
+	if (zk_curl_global_init() != 0) {
 		zk_http_error(r, 500, "Internal error", NULL);
 		goto fail;
 	}
-	if (atomic_fetch_add(&inflight, 1) >= USE_MAX_INFLIGHT) {
+	/* Counted before the check: use_shutdown sets the flag, then reads the count, so one of them sees the other. */
+	int before = atomic_fetch_add(&inflight, 1);
+	if (atomic_load(&shutting_down)) {
+		atomic_fetch_sub(&inflight, 1);
+		zk_http_error(r, 503, "The vault is shutting down", "SHUTTING_DOWN");
+		goto fail;
+	}
+	if (before >= USE_MAX_INFLIGHT) {
 		atomic_fetch_sub(&inflight, 1);
 		zk_http_add_header(r, "Retry-After", "1");
 		zk_http_error(r, 503, "Too many requests in flight; try again", "USE_BUSY");
