@@ -28,6 +28,8 @@
 #include <netinet/in.h>
 #include <sodium.h>
 
+#include "lib/activation.h"
+
 #define HASH 32
 #define VALUE_BYTES 64
 #define SEALED (crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + VALUE_BYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES)
@@ -371,8 +373,19 @@ int main(int argc, char *argv[])
 	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	char err[256];
+	int listen_fd = zk_activation_socket(err, sizeof(err));
+	if (listen_fd < 0) {
+		fprintf(stderr, "limit: %s\n", err);
+		return 1;
+	}
+	/* Where to listen: vaultd's choice (zk_http_start), an activated socket or the loopback port. */
+	struct MHD_OptionItem where[] = {
+		{ listen_fd ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, listen_fd, &sin },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 	struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL,
-						MHD_OPTION_SOCK_ADDR, &sin,
+						MHD_OPTION_ARRAY, where,
 						MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 						MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
 						MHD_OPTION_CONNECTION_TIMEOUT, 30u,

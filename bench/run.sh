@@ -276,6 +276,14 @@ value coldstart_hung "$(sed -n 's/^coldstart: \([0-9]*\) of.*/\1/p' "$WORK/colds
 "$COLDSTART" 20 -- "$LIMIT" --port '{PORT}' --tokens "$WORK/tokens" --secrets 1 2>/dev/null >"$WORK/coldstart.limit" ||
 	die "cold start of the baseline failed"
 value coldstart_limit_ms "[$(paste -sd, "$WORK/coldstart.limit")]"
+# The same vault woken the way agentd wakes a stopped one: the socket passed as fd 3, the request already waiting.
+say "wake by socket activation (40 starts, the request sent before the server runs)"
+"$COLDSTART" --activate 40 -- "$BUILD/zkvault" vaultd --port '{PORT}' --data-dir "$WORK/cold/data" --group-id bench \
+	2>"$WORK/wake.err" >"$WORK/wake" || die "activated start failed: $(grep coldstart: "$WORK/wake.err")"
+value wake_ms "[$(paste -sd, "$WORK/wake")]"
+"$COLDSTART" --activate 40 -- "$LIMIT" --port '{PORT}' --tokens "$WORK/tokens" --secrets 1 2>/dev/null >"$WORK/wake.limit" ||
+	die "activated start of the baseline failed"
+value wake_limit_ms "[$(paste -sd, "$WORK/wake.limit")]"
 sleep "$(awk -v e="$LOAD_END" -v n="$(date +%s.%N)" 'BEGIN { s = 10 - (n - e); print (s > 0 ? s : 0) }')"
 value rss_unlocked_kb "$(rss_kb "$V")"
 value mem_unlocked "$(mem_json "$V")"
