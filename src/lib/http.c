@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 struct zk_http_server {
 	struct MHD_Daemon *daemon;
+	atomic_int suspended; /* requests handed to another thread and not yet back (zk_http_stop waits for them) */
 	struct zk_http_config cfg;
 	char *tls_cert;
 	char *tls_key;
@@ -215,6 +217,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (r->suspended) {
 		/* Resumed: the worker thread has set the reply. */
 		r->suspended = false;
+		atomic_fetch_sub(&s->suspended, 1);
 		return queue_reply(r);
 	}
 	if (r->body_too_large)
@@ -226,6 +229,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		void (*fn)(struct zk_http_req *, void *) = r->deferred;
 		r->deferred = NULL;
 		r->suspended = true;
+		atomic_fetch_add(&s->suspended, 1);
 		MHD_suspend_connection(conn);
 		fn(r, r->deferred_arg);
 		return MHD_YES;
@@ -239,6 +243,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct zk_http_req *r = *con_cls;
 	if (!r)
 		return;
+	if (r->suspended) /* resumed, but the connection ended before its answer could be sent */
+		atomic_fetch_sub(&s->suspended, 1);
 	if (s->cfg.cleanup)
 		s->cfg.cleanup(r, s->cfg.app);
 	zk_wipe_free(r->body);
@@ -352,8 +358,25 @@ void zk_http_stop(struct zk_http_server *s)
 {
 	if (!s)
 		return;
-	if (s->daemon)
+	if (s->daemon) {
+		/*
+		 * libmicrohttpd aborts the process when stopped with a connection suspended, and a request waiting for
+		 * the writer (a durable write, an unlock) is suspended: stop accepting, let those finish — their
+		 * threads are still running — then stop.
+		 */
+		MHD_socket ls = MHD_quiesce_daemon(s->daemon);
+		for (int ms = 0; atomic_load(&s->suspended) > 0; ms++) {
+			if (ms == 30000) {
+				fprintf(stderr, "http: %d requests still unanswered after 30 s; exiting without them\n",
+					atomic_load(&s->suspended));
+				_exit(1);
+			}
+			usleep(1000);
+		}
 		MHD_stop_daemon(s->daemon);
+		if (ls != MHD_INVALID_SOCKET)
+			close(ls);
+	}
 	zk_wipe_free(s->tls_cert);
 	zk_wipe_free(s->tls_key);
 	free(s);

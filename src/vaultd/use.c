@@ -502,12 +502,9 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 void use_shutdown(void)
 {
 	atomic_store(&shutting_down, true);
-	if (!atomic_load(&inflight))
-		return; /* the usual stop (an idle vault stopped by agentd): nothing to wait for */
-	/* Each request answers (502) within a progress tick; the HTTP layer must not stop with one suspended. */
+	/* Each request answers (503) within a progress tick; zk_http_stop then waits for the answers to go out. */
 	for (int i = 0; i < 200 && atomic_load(&inflight); i++)
 		usleep(25 * 1000);
-	usleep(50 * 1000); /* for the HTTP threads to send the resumed answers */
 }
 
 /*
