@@ -131,8 +131,9 @@ static int rewrite_records(struct vault *v, const struct zk_keys *old, const str
 	if (sqlite3_prepare_v2(v->db, "SELECT name_hash, version, record_id, tombstone, sealed FROM records", -1, &q,
 			       NULL) != SQLITE_OK)
 		return -1;
-	/* New name hashes change the primary key, so rows are re-inserted into a fresh table. */
-	if (store_exec(v->db, "CREATE TEMP TABLE rekeyed AS SELECT * FROM records WHERE 0") != 0 ||
+	/* New name hashes change the unique key, so rows are re-inserted into a fresh table. */
+	if (store_exec(v->db, "CREATE TEMP TABLE rekeyed AS SELECT name_hash, version, record_id, tombstone, sealed "
+			      "FROM records WHERE 0") != 0 ||
 	    sqlite3_prepare_v2(v->db, "INSERT INTO temp.rekeyed(name_hash, version, record_id, tombstone, sealed) "
 				      "VALUES(?,?,?,?,?)", -1, &u, NULL) != SQLITE_OK) {
 		sqlite3_finalize(q);
@@ -180,7 +181,8 @@ static int rewrite_records(struct vault *v, const struct zk_keys *old, const str
 		if (step != SQLITE_DONE)
 			goto out;
 	}
-	rc = store_exec(v->db, "DELETE FROM records; INSERT INTO records SELECT * FROM temp.rekeyed;");
+	rc = store_exec(v->db, "DELETE FROM records; INSERT INTO records(name_hash, version, record_id, tombstone, sealed)"
+			       " SELECT name_hash, version, record_id, tombstone, sealed FROM temp.rekeyed;");
 out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(u);

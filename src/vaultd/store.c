@@ -10,6 +10,11 @@
 
 #include "vaultd/vaultd.h"
 
+/* The records table (its layout: records_migrate). */
+#define RECORDS_COLUMNS                                                                                        \
+	"(seq INTEGER PRIMARY KEY, name_hash BLOB NOT NULL, version INTEGER NOT NULL, record_id BLOB NOT NULL,"  \
+	" tombstone INTEGER NOT NULL, sealed BLOB NOT NULL, UNIQUE(name_hash, version))"
+
 static const char schema[] =
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=FULL;"
@@ -19,9 +24,7 @@ static const char schema[] =
 	"BEGIN;"
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS wrappers(type INTEGER PRIMARY KEY, blob BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS records(name_hash BLOB NOT NULL, version INTEGER NOT NULL,"
-	" record_id BLOB NOT NULL, tombstone INTEGER NOT NULL, sealed BLOB NOT NULL,"
-	" PRIMARY KEY(name_hash, version)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS records" RECORDS_COLUMNS ";"
 	"CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind INTEGER NOT NULL,"
 	" blob BLOB NOT NULL, chain BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS checkpoints(seq INTEGER PRIMARY KEY, head BLOB NOT NULL,"
@@ -105,6 +108,38 @@ int store_exec(sqlite3 *db, const char *sql)
 	return 0;
 }
 
+/*
+ * Vaults made before this layout kept records in a table keyed by (name_hash, version). A name hash is
+ * uniformly random, so every batch of new records dirtied one random leaf per record, and every WAL checkpoint
+ * copied back about as many random pages as the batches had written: the write tail (docs/PERFORMANCE.md).
+ * Now rows are appended in write order and only the (much smaller) unique index on (name_hash, version) is
+ * random. The rows are copied over once, in one transaction, at the first open by this version.
+ */
+static int records_migrate(sqlite3 *db)
+{
+	sqlite3_stmt *q;
+	bool has_seq = false;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('records') WHERE name='seq'", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return -1;
+	has_seq = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	if (has_seq)
+		return 0;
+	if (store_exec(db, "BEGIN IMMEDIATE;"
+			      "CREATE TABLE records_seq" RECORDS_COLUMNS ";"
+			      "INSERT INTO records_seq(name_hash, version, record_id, tombstone, sealed)"
+			      " SELECT name_hash, version, record_id, tombstone, sealed FROM records"
+			      " ORDER BY name_hash, version;"
+			      "DROP TABLE records;"
+			      "ALTER TABLE records_seq RENAME TO records;"
+			      "COMMIT;") != 0) {
+		store_exec(db, "ROLLBACK");
+		return -1;
+	}
+	return 0;
+}
+
 static int open_db(sqlite3 **db, const char *path, int flags)
 {
 	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
@@ -164,7 +199,8 @@ int store_open(struct vault *v, char *err, size_t errlen)
 	if (load_transport_key(v, err, errlen) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/vault.db", v->cfg.data_dir);
-	if (open_db(&v->db, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) != 0 || store_exec(v->db, schema) != 0) {
+	if (open_db(&v->db, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) != 0 || store_exec(v->db, schema) != 0 ||
+	    records_migrate(v->db) != 0) {
 		snprintf(err, errlen, "cannot open %s", path);
 		return -1;
 	}

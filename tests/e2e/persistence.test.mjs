@@ -162,6 +162,65 @@ describe('clean stop under load', () => {
   });
 });
 
+describe('records layout', () => {
+  // Vaults made before the records table was appended in write order kept it keyed by (name_hash, version),
+  // WITHOUT ROWID. Such a file is rebuilt here from a current one and must open, migrate once, and lose nothing.
+  const OLD_LAYOUT = `BEGIN;
+    CREATE TABLE records_old(name_hash BLOB NOT NULL, version INTEGER NOT NULL, record_id BLOB NOT NULL,
+      tombstone INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(name_hash, version)) WITHOUT ROWID;
+    INSERT INTO records_old SELECT name_hash, version, record_id, tombstone, sealed FROM records;
+    DROP TABLE records;
+    ALTER TABLE records_old RENAME TO records;
+    COMMIT;`;
+  const hasSeq = async (db) =>
+    (await sqlite(db, "SELECT count(*) FROM pragma_table_info('records') WHERE name='seq'")).trim() === '1';
+
+  test('a vault in the old layout opens, migrates once and keeps every version', async () => {
+    const old = await Vaultd.start();
+    try {
+      const pw = newPassword();
+      await old.initAndUnlock(pw);
+      const t = await old.issueToken({ permissions: ['read', 'write', 'delete'] });
+      const values = new Map();
+      for (let i = 0; i < 30; i++) {
+        values.set(`old-${i}`, `old value ${i} ${uuid()}`);
+        assertJson(await old.cap(t.token, 'POST', `/secrets/old-${i}`, { value: values.get(`old-${i}`) }), 200);
+      }
+      for (const v2 of ['second', 'third']) {
+        assertJson(await old.cap(t.token, 'POST', '/secrets/old-0', { value: v2 }), 200);
+      }
+      values.set('old-0', 'third');
+      assertJson(await old.cap(t.token, 'DELETE', '/secrets/old-1'), 200);
+      values.delete('old-1');
+      await old.stop();
+      assert.equal(await hasSeq(old.dbPath), true);
+      await sqlite(old.dbPath, OLD_LAYOUT);
+      assert.equal(await hasSeq(old.dbPath), false, 'the old layout was rebuilt');
+
+      await old.start();
+      assertJson(await old.unlockRaw(pw), 200, { success: true, expiresIn: 1800, secretCount: 29 });
+      for (const [name, value] of values) assert.equal(assertJson(await old.get(t.token, name), 200).value, value);
+      assertJson(await old.get(t.token, 'old-1'), 404);
+      const list = assertJson(await old.cap(t.token, 'GET', '/secrets/old-0/versions'), 200);
+      assert.deepEqual(list.versions.map((x) => x.version), [3, 2, 1]);
+      assertJson(await old.cap(t.token, 'GET', '/secrets/old-0?version=2'), 200,
+        { key: 'old-0', value: 'second', metadata: {}, version: 2 });
+      assertJson(await old.cap(t.token, 'POST', '/secrets/old-0', { value: 'fourth' }), 200,
+        { success: true, created: false, version: 4 });
+      await old.stop();
+      assert.equal(await hasSeq(old.dbPath), true, 'migrated');
+      assert.equal((await sqlite(old.dbPath, 'PRAGMA integrity_check')).trim(), 'ok');
+      assert.equal((await sqlite(old.dbPath, 'SELECT count(*) FROM records')).trim(), String(30 + 2 + 1 + 1));
+      assert.equal((await old.verifyAudit()).code, 0);
+      await old.start();
+      assertJson(await old.unlockRaw(pw), 200, { success: true, expiresIn: 1800, secretCount: 29 });
+      assert.equal(assertJson(await old.get(t.token, 'old-0'), 200).value, 'fourth');
+    } finally {
+      await old.close();
+    }
+  });
+});
+
 describe('revocation persists', () => {
   test('revoked by id and by user: still refused after a clean restart and after kill -9', async () => {
     const byId = await v.issueToken();
