@@ -285,6 +285,17 @@ static int import_apply(struct vault *v, struct job *j)
 			j->error = "Invalid vault format";
 			return 400;
 		}
+	/* The records table has no unique key (docs/FORMAT.md): one version of a name twice is refused here. */
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(v->db, "SELECT 1 FROM records GROUP BY name_hash, version HAVING count(*) > 1 LIMIT 1",
+			       -1, &q, NULL) != SQLITE_OK)
+		return 500;
+	bool twice = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	if (twice) {
+		j->error = "Invalid vault format";
+		return 400;
+	}
 	/* The revision is only a claim until unlock checks the authenticated header; remember the highest. */
 	json_int_t revision = json_integer_value(json_object_get(a->env, "revision"));
 	unsigned char rb[8];

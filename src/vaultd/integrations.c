@@ -188,8 +188,8 @@ static void personal_write_free(void *p)
 	json_decref(a->plain);
 	json_decref(a->plain2);
 	json_decref(a->reply);
-	free(a->entry.sealed);
-	free(a->entry2.sealed);
+	index_entry_release(&a->entry);
+	index_entry_release(&a->entry2);
 	free(a);
 }
 
@@ -206,7 +206,7 @@ static int personal_apply(struct vault *v, struct job *j)
 		j->error = !strcmp(a->action, "integration") ? "Integration not found" : "Not found";
 		return 404;
 	}
-	if (rc != 0)
+	if (rc != 0 || writer_pending_add(v->writer, &a->entry) != 0)
 		return 500;
 	if (a->plain2) {
 		/* A transcript entry: its sequence number is the head's new version. */
@@ -214,7 +214,8 @@ static int personal_apply(struct vault *v, struct job *j)
 		snprintf(a->name2, sizeof(a->name2), "%s:%llu", a->name, (unsigned long long)a->entry.version);
 		json_object_set_new(a->plain2, "name", json_string(a->name2));
 		json_object_set_new(a->plain2, "seq", json_integer((json_int_t)a->entry.version));
-		if (record_write(v, v->keys, st, a->name2, a->plain2, false, &a->entry2, &c2) != 0)
+		if (record_write(v, v->keys, st, a->name2, a->plain2, false, &a->entry2, &c2) != 0 ||
+		    writer_pending_add(v->writer, &a->entry2) != 0)
 			return 500;
 	}
 	char action[48];

@@ -11,32 +11,55 @@
 #include "vaultd/routes.h"
 #include "vaultd/tokens.h"
 
+/* Deletes the rows of the versions that fall out of the newest max_versions and lists the rest in e->older. */
+static int prune_versions(struct vault *v, const struct index_entry *prev, struct index_entry *e)
+{
+	if (!prev)
+		return 0;
+	uint64_t keep_from = e->version > (uint64_t)v->cfg.max_versions ? e->version - v->cfg.max_versions + 1 : 1;
+	if (!(e->older = malloc((prev->nolder + 1) * sizeof(*e->older))))
+		return -1;
+	for (uint32_t i = 0; i <= prev->nolder; i++) {
+		struct version_row row = i < prev->nolder ? prev->older[i]
+							  : (struct version_row){ prev->version, prev->seq };
+		if (row.version >= keep_from) {
+			e->older[e->nolder++] = row;
+			continue;
+		}
+		sqlite3_stmt *q = store_stmt(v->db, "DELETE FROM records WHERE seq=?");
+		if (!q)
+			return -1;
+		sqlite3_bind_int64(q, 1, row.seq);
+		int rc = sqlite3_step(q);
+		sqlite3_reset(q);
+		if (rc != SQLITE_DONE)
+			return -1;
+	}
+	return 0;
+}
+
 int record_write(struct vault *v, const struct zk_keys *k, struct writer_state *st, const char *name,
 		 json_t *plain, bool tombstone, struct index_entry *out, bool *created)
 {
 	unsigned char name_hash[ZK_HASH_BYTES], old[ZK_HASH_BYTES], h[ZK_HASH_BYTES];
 	struct index_entry e = { 0 };
 	sqlite3_stmt *q;
-	bool existed = false, was_tombstone = false;
 	struct zk_aad a;
-	int rc = -1;
 
 	zk_name_hash(name_hash, name, strlen(name), k->name_mac);
-	if (!(q = store_stmt(v->db, "SELECT version, record_id, tombstone FROM records WHERE name_hash=? "
-				    "ORDER BY version DESC LIMIT 1")))
-		return -1;
-	sqlite3_bind_blob(q, 1, name_hash, ZK_HASH_BYTES, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 1) == ZK_RECORD_ID_BYTES) {
-		existed = true;
-		e.version = (uint64_t)sqlite3_column_int64(q, 0) + 1;
-		memcpy(e.record_id, sqlite3_column_blob(q, 1), ZK_RECORD_ID_BYTES);
-		was_tombstone = sqlite3_column_int(q, 2) != 0;
-		digest_entry(old, k, name_hash, e.record_id, e.version - 1, was_tombstone);
+	/* The latest version: written earlier in this batch, else as published (the writer is its only author). */
+	const struct index_entry *prev = writer_pending_get(v->writer, name_hash);
+	if (!prev)
+		prev = index_get(&v->index, name_hash);
+	bool existed = prev != NULL, was_tombstone = prev && prev->tombstone;
+	if (prev) {
+		e.version = prev->version + 1;
+		memcpy(e.record_id, prev->record_id, ZK_RECORD_ID_BYTES);
+		digest_entry(old, k, name_hash, prev->record_id, prev->version, was_tombstone);
 	} else {
 		e.version = 1;
 		randombytes_buf(e.record_id, ZK_RECORD_ID_BYTES);
 	}
-	sqlite3_reset(q);
 	if (tombstone && (!existed || was_tombstone))
 		return 1; /* nothing to delete */
 
@@ -57,24 +80,20 @@ int record_write(struct vault *v, const struct zk_keys *k, struct writer_state *
 
 	if (!(q = store_stmt(v->db, "INSERT INTO records(name_hash, version, record_id, tombstone, sealed) "
 				    "VALUES(?,?,?,?,?)")))
-		goto out;
+		goto fail;
 	sqlite3_bind_blob(q, 1, name_hash, ZK_HASH_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)e.version);
 	sqlite3_bind_blob(q, 3, e.record_id, ZK_RECORD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int(q, 4, tombstone);
 	sqlite3_bind_blob(q, 5, e.sealed, (int)e.sealed_len, SQLITE_STATIC);
-	rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+	int rc = sqlite3_step(q);
 	sqlite3_reset(q);
-	if (rc != 0)
-		goto out;
+	if (rc != SQLITE_DONE)
+		goto fail;
+	e.seq = sqlite3_last_insert_rowid(v->db);
+	if (prune_versions(v, prev, &e) != 0)
+		goto fail;
 
-	/* Keep the newest max_versions versions. */
-	if ((q = store_stmt(v->db, "DELETE FROM records WHERE name_hash=? AND version<=?"))) {
-		sqlite3_bind_blob(q, 1, name_hash, ZK_HASH_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, (sqlite3_int64)e.version - v->cfg.max_versions);
-		sqlite3_step(q);
-		sqlite3_reset(q);
-	}
 	if (existed)
 		digest_sub(st->digest, old);
 	digest_entry(h, k, name_hash, e.record_id, e.version, tombstone);
@@ -84,8 +103,8 @@ int record_write(struct vault *v, const struct zk_keys *k, struct writer_state *
 		*created = !existed || was_tombstone;
 	*out = e;
 	return 0;
-out:
-	free(e.sealed);
+fail:
+	index_entry_release(&e);
 	return -1;
 }
 
@@ -145,26 +164,32 @@ static void reply_record(struct zk_http_req *r, const char *key, json_t *rec, ui
 	zk_http_reply(r, 200, o);
 }
 
-/* An older version comes from SQLite, not from the in-memory index. */
-static int read_version(struct vault *v, const unsigned char name_hash[ZK_HASH_BYTES], uint64_t version,
-			struct index_entry *e)
+/*
+ * A stored version comes from SQLite, by its row, which the in-memory index knows. Returns 0, 1 when the row
+ * is gone or is not that version of that name (pruned since), -1 on error; e->sealed is malloc'd.
+ */
+static int read_row(struct vault *v, const unsigned char name_hash[ZK_HASH_BYTES], uint64_t version, int64_t seq,
+		    struct index_entry *e)
 {
 	sqlite3_stmt *q;
 	int rc = 1;
 	pthread_mutex_lock(&v->rodb_lock);
-	if (sqlite3_prepare_v2(v->rodb, "SELECT record_id, tombstone, sealed FROM records WHERE name_hash=? AND "
-					"version=?", -1, &q, NULL) == SQLITE_OK) {
-		sqlite3_bind_blob(q, 1, name_hash, ZK_HASH_BYTES, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, (sqlite3_int64)version);
-		if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == ZK_RECORD_ID_BYTES) {
+	if (sqlite3_prepare_v2(v->rodb, "SELECT name_hash, version, record_id, tombstone, sealed FROM records "
+					"WHERE seq=?", -1, &q, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, seq);
+		if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == ZK_HASH_BYTES &&
+		    !memcmp(sqlite3_column_blob(q, 0), name_hash, ZK_HASH_BYTES) &&
+		    (uint64_t)sqlite3_column_int64(q, 1) == version && sqlite3_column_bytes(q, 2) == ZK_RECORD_ID_BYTES) {
+			memset(e, 0, sizeof(*e));
 			memcpy(e->name_hash, name_hash, ZK_HASH_BYTES);
-			memcpy(e->record_id, sqlite3_column_blob(q, 0), ZK_RECORD_ID_BYTES);
+			memcpy(e->record_id, sqlite3_column_blob(q, 2), ZK_RECORD_ID_BYTES);
 			e->version = version;
-			e->tombstone = sqlite3_column_int(q, 1) != 0;
-			e->sealed_len = (size_t)sqlite3_column_bytes(q, 2);
+			e->seq = seq;
+			e->tombstone = sqlite3_column_int(q, 3) != 0;
+			e->sealed_len = (size_t)sqlite3_column_bytes(q, 4);
 			e->sealed = malloc(e->sealed_len ? e->sealed_len : 1);
 			if (e->sealed) {
-				memcpy(e->sealed, sqlite3_column_blob(q, 2), e->sealed_len);
+				memcpy(e->sealed, sqlite3_column_blob(q, 4), e->sealed_len);
 				rc = 0;
 			} else {
 				rc = -1;
@@ -222,7 +247,8 @@ void handle_secret_get(struct zk_http_req *r, void *app)
 			version = e->version;
 		} else if (e && want) {
 			struct index_entry old;
-			int rc = read_version(v, h, want, &old);
+			int64_t seq = index_version_seq(e, want);
+			int rc = seq < 0 ? 1 : read_row(v, h, want, seq, &old);
 			if (rc == 0) {
 				if (!old.tombstone)
 					found = record_open(&rec, v, v->keys, &old) == 0 ? 1 : -1;
@@ -274,34 +300,28 @@ void handle_secret_versions(struct zk_http_req *r, void *app)
 	unsigned slot = zk_brlock_rdlock(&v->state_lock);
 	if (v->keys) {
 		unsigned char h[ZK_HASH_BYTES];
-		sqlite3_stmt *q;
 		zk_name_hash(h, key, strlen(key), v->keys->name_mac);
-		pthread_mutex_lock(&v->rodb_lock);
-		if (sqlite3_prepare_v2(v->rodb, "SELECT version, record_id, tombstone, sealed FROM records "
-						"WHERE name_hash=? ORDER BY version DESC", -1, &q, NULL) == SQLITE_OK) {
-			sqlite3_bind_blob(q, 1, h, ZK_HASH_BYTES, SQLITE_STATIC);
-			while (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 1) == ZK_RECORD_ID_BYTES) {
-				struct index_entry e;
-				json_t *rec;
-				memcpy(e.name_hash, h, ZK_HASH_BYTES);
-				e.version = (uint64_t)sqlite3_column_int64(q, 0);
-				memcpy(e.record_id, sqlite3_column_blob(q, 1), ZK_RECORD_ID_BYTES);
-				e.tombstone = sqlite3_column_int(q, 2) != 0;
-				e.sealed = (unsigned char *)sqlite3_column_blob(q, 3);
-				e.sealed_len = (size_t)sqlite3_column_bytes(q, 3);
-				if (record_open(&rec, v, v->keys, &e) != 0)
-					continue;
-				json_t *when = json_object_get(rec, e.tombstone ? "deletedAt" : "updatedAt");
-				json_t *who = json_object_get(rec, e.tombstone ? "deletedBy" : "updatedBy");
-				json_array_append_new(versions,
-						      json_pack("{sIsbsOsO}", "version", (json_int_t)e.version, "deleted",
-								e.tombstone, "updatedAt", when ? when : json_null(),
-								"updatedBy", who ? who : json_null()));
-				json_decref(rec);
+		const struct index_entry *latest = index_get(&v->index, h);
+		/* Newest first: the latest version, then the older ones (the index lists them oldest first). */
+		for (uint32_t i = 0; latest && i <= latest->nolder; i++) {
+			struct version_row row = i ? latest->older[latest->nolder - i]
+						   : (struct version_row){ latest->version, latest->seq };
+			struct index_entry e;
+			json_t *rec;
+			if (read_row(v, h, row.version, row.seq, &e) != 0)
+				continue;
+			if (record_open(&rec, v, v->keys, &e) != 0) {
+				free(e.sealed);
+				continue;
 			}
-			sqlite3_finalize(q);
+			free(e.sealed);
+			json_t *when = json_object_get(rec, e.tombstone ? "deletedAt" : "updatedAt");
+			json_t *who = json_object_get(rec, e.tombstone ? "deletedBy" : "updatedBy");
+			json_array_append_new(versions, json_pack("{sIsbsOsO}", "version", (json_int_t)e.version, "deleted",
+								  e.tombstone, "updatedAt", when ? when : json_null(),
+								  "updatedBy", who ? who : json_null()));
+			json_decref(rec);
 		}
-		pthread_mutex_unlock(&v->rodb_lock);
 	}
 	bool unlocked = v->keys != NULL;
 	zk_brlock_rdunlock(&v->state_lock, slot);
@@ -378,7 +398,7 @@ static void write_arg_free(void *p)
 {
 	struct write_arg *a = p;
 	json_decref(a->plain);
-	free(a->entry.sealed);
+	index_entry_release(&a->entry);
 	free(a);
 }
 
@@ -395,7 +415,7 @@ static int write_apply(struct vault *v, struct job *j)
 		j->error = "Secret not found";
 		return 404;
 	}
-	if (rc != 0) {
+	if (rc != 0 || writer_pending_add(v->writer, &a->entry) != 0) {
 		j->error = a->tombstone ? "Failed to delete secret" : "Failed to store secret";
 		return 500;
 	}

@@ -160,40 +160,82 @@ static void unlock_arg_free(void *p)
 	free(a);
 }
 
+/* Files (version, seq) among e's older rows, oldest first; a version stored twice is refused. */
+static int add_older(struct index_entry *e, uint64_t version, int64_t seq)
+{
+	struct version_row *o = realloc(e->older, (e->nolder + 1) * sizeof(*o));
+	if (!o)
+		return -1;
+	e->older = o;
+	uint32_t i = e->nolder;
+	for (; i > 0 && o[i - 1].version > version; i--)
+		o[i] = o[i - 1];
+	if (i > 0 && o[i - 1].version == version)
+		return -1;
+	o[i] = (struct version_row){ version, seq };
+	e->nolder++;
+	return 0;
+}
+
+/*
+ * Builds the index from the records table in one pass over its rows, in write order: each name's latest
+ * version (with its sealed blob) and the rows of its older versions. The digest is that of the latest versions.
+ */
 int session_load_index(struct vault *v, struct zk_keys *keys, struct index *ix, size_t *count,
 		       unsigned char digest[ZK_HASH_BYTES])
 {
 	sqlite3_stmt *q;
-	unsigned char prev[ZK_HASH_BYTES] = { 0 };
-	bool have_prev = false;
 
 	memset(digest, 0, ZK_HASH_BYTES);
-	if (sqlite3_prepare_v2(v->db, "SELECT name_hash, version, record_id, tombstone, sealed FROM records "
-				      "ORDER BY name_hash, version DESC", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(v->db, "SELECT seq, name_hash, version, record_id, tombstone, sealed FROM records",
+			       -1, &q, NULL) != SQLITE_OK)
 		return -1;
 	while (sqlite3_step(q) == SQLITE_ROW) {
-		struct index_entry e;
-		if (sqlite3_column_bytes(q, 0) != ZK_HASH_BYTES || sqlite3_column_bytes(q, 2) != ZK_RECORD_ID_BYTES)
+		struct index_entry row = { 0 };
+		if (sqlite3_column_bytes(q, 1) != ZK_HASH_BYTES || sqlite3_column_bytes(q, 3) != ZK_RECORD_ID_BYTES)
 			goto fail;
-		memcpy(e.name_hash, sqlite3_column_blob(q, 0), ZK_HASH_BYTES);
-		if (have_prev && !memcmp(prev, e.name_hash, ZK_HASH_BYTES))
-			continue; /* an older version */
-		memcpy(prev, e.name_hash, ZK_HASH_BYTES);
-		have_prev = true;
-		e.version = (uint64_t)sqlite3_column_int64(q, 1);
-		memcpy(e.record_id, sqlite3_column_blob(q, 2), ZK_RECORD_ID_BYTES);
-		e.tombstone = sqlite3_column_int(q, 3) != 0;
-		e.sealed = (unsigned char *)sqlite3_column_blob(q, 4);
-		e.sealed_len = (size_t)sqlite3_column_bytes(q, 4);
-		unsigned char h[ZK_HASH_BYTES];
-		digest_entry(h, keys, e.name_hash, e.record_id, e.version, e.tombstone);
-		digest_add(digest, h);
-		if (index_put(ix, &e) != 0)
-			goto fail;
-		if (!e.tombstone)
-			(*count)++;
+		row.seq = sqlite3_column_int64(q, 0);
+		memcpy(row.name_hash, sqlite3_column_blob(q, 1), ZK_HASH_BYTES);
+		row.version = (uint64_t)sqlite3_column_int64(q, 2);
+		memcpy(row.record_id, sqlite3_column_blob(q, 3), ZK_RECORD_ID_BYTES);
+		row.tombstone = sqlite3_column_int(q, 4) != 0;
+		row.sealed = (unsigned char *)sqlite3_column_blob(q, 5);
+		row.sealed_len = (size_t)sqlite3_column_bytes(q, 5);
+
+		struct index_entry *e = index_find(ix, row.name_hash);
+		if (!e) {
+			if (index_put(ix, &row) != 0)
+				goto fail;
+		} else if (row.version > e->version) {
+			/* The newer version becomes the entry; the one it replaces joins the older rows. */
+			unsigned char *sealed = malloc(row.sealed_len ? row.sealed_len : 1);
+			if (!sealed || add_older(e, e->version, e->seq) != 0) {
+				free(sealed);
+				goto fail;
+			}
+			memcpy(sealed, row.sealed, row.sealed_len);
+			free(e->sealed);
+			e->sealed = sealed;
+			e->sealed_len = row.sealed_len;
+			e->version = row.version;
+			e->seq = row.seq;
+			memcpy(e->record_id, row.record_id, ZK_RECORD_ID_BYTES);
+			e->tombstone = row.tombstone;
+		} else if (row.version == e->version || add_older(e, row.version, row.seq) != 0) {
+			goto fail; /* a version stored twice: not something this vault wrote */
+		}
 	}
 	sqlite3_finalize(q);
+	for (size_t i = 0; i < ix->cap; i++) {
+		const struct index_entry *e = ix->slots[i];
+		if (!e)
+			continue;
+		unsigned char h[ZK_HASH_BYTES];
+		digest_entry(h, keys, e->name_hash, e->record_id, e->version, e->tombstone);
+		digest_add(digest, h);
+		if (!e->tombstone)
+			(*count)++;
+	}
 	return 0;
 fail:
 	sqlite3_finalize(q);
@@ -272,7 +314,7 @@ static int init_apply(struct vault *v, struct job *j)
 			json_decref(plain);
 			if (rc != 0)
 				return 500;
-			free(e.sealed);
+			index_entry_release(&e); /* names are distinct and the vault has no index yet: not pending */
 		}
 		store_meta_del(v->db, "ocmt_import");
 	}

@@ -13,7 +13,7 @@
 /* The records table (its layout: records_migrate). */
 #define RECORDS_COLUMNS                                                                                        \
 	"(seq INTEGER PRIMARY KEY, name_hash BLOB NOT NULL, version INTEGER NOT NULL, record_id BLOB NOT NULL,"  \
-	" tombstone INTEGER NOT NULL, sealed BLOB NOT NULL, UNIQUE(name_hash, version))"
+	" tombstone INTEGER NOT NULL, sealed BLOB NOT NULL)"
 
 static const char schema[] =
 	"PRAGMA journal_mode=WAL;"
@@ -109,31 +109,33 @@ int store_exec(sqlite3 *db, const char *sql)
 }
 
 /*
- * Vaults made before this layout kept records in a table keyed by (name_hash, version). A name hash is
- * uniformly random, so every batch of new records dirtied one random leaf per record, and every WAL checkpoint
- * copied back about as many random pages as the batches had written: the write tail (docs/PERFORMANCE.md).
- * Now rows are appended in write order and only the (much smaller) unique index on (name_hash, version) is
- * random. The rows are copied over once, in one transaction, at the first open by this version.
+ * The records table holds its rows in write order (seq) and has no index: the unlocked vault's in-memory index
+ * knows the row of every stored version (struct index_entry), and the writer keeps it so. Keyed by name hash —
+ * uniformly random — every record of a group-commit batch dirtied a random page (a leaf of the table, later of
+ * a unique index), and every WAL checkpoint copied about as many random pages back: the write tail of
+ * docs/PERFORMANCE.md. Now a batch appends to the table's last pages, plus the pages of the versions it prunes.
+ * A vault made before (keyed by (name_hash, version) WITHOUT ROWID, or with a UNIQUE index on them) is rebuilt
+ * once, in one transaction, at its first open by this version.
  */
 static int records_migrate(sqlite3 *db)
 {
 	sqlite3_stmt *q;
-	bool has_seq = false;
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('records') WHERE name='seq'", -1, &q, NULL) !=
-	    SQLITE_OK)
+	bool current = false;
+	if (sqlite3_prepare_v2(db, "SELECT EXISTS(SELECT 1 FROM pragma_table_info('records') WHERE name='seq') AND "
+				   "NOT EXISTS(SELECT 1 FROM pragma_index_list('records'))", -1, &q, NULL) != SQLITE_OK)
 		return -1;
-	has_seq = sqlite3_step(q) == SQLITE_ROW;
+	current = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 1;
 	sqlite3_finalize(q);
-	if (has_seq)
+	if (current)
 		return 0;
 	if (store_exec(db, "BEGIN IMMEDIATE;"
-			      "CREATE TABLE records_seq" RECORDS_COLUMNS ";"
-			      "INSERT INTO records_seq(name_hash, version, record_id, tombstone, sealed)"
-			      " SELECT name_hash, version, record_id, tombstone, sealed FROM records"
-			      " ORDER BY name_hash, version;"
-			      "DROP TABLE records;"
-			      "ALTER TABLE records_seq RENAME TO records;"
-			      "COMMIT;") != 0) {
+			   "CREATE TABLE records_seq" RECORDS_COLUMNS ";"
+			   "INSERT INTO records_seq(name_hash, version, record_id, tombstone, sealed)"
+			   " SELECT name_hash, version, record_id, tombstone, sealed FROM records"
+			   " ORDER BY name_hash, version;"
+			   "DROP TABLE records;"
+			   "ALTER TABLE records_seq RENAME TO records;"
+			   "COMMIT;") != 0) {
 		store_exec(db, "ROLLBACK");
 		return -1;
 	}

@@ -38,7 +38,17 @@ struct vaultd_config {
 	bool strict; /* routes that grant or widen access also need X-Vault-Session (docs/API.md §Strict mode) */
 };
 
-/* One record's latest version, as the read path needs it. */
+/* Where one stored version of a record is: its row in the records table. */
+struct version_row {
+	uint64_t version;
+	int64_t seq;
+};
+
+/*
+ * One record's latest version, as the read path needs it, and the rows of every version stored. The records
+ * table has no index by name (its rows are in write order, docs/FORMAT.md): this is the only way from a name to
+ * its rows, built at unlock and kept by the writer.
+ */
 struct index_entry {
 	unsigned char name_hash[ZK_HASH_BYTES];
 	unsigned char record_id[ZK_RECORD_ID_BYTES];
@@ -46,6 +56,9 @@ struct index_entry {
 	bool tombstone;
 	unsigned char *sealed;
 	size_t sealed_len;
+	int64_t seq;               /* the row of this version */
+	struct version_row *older; /* the older versions still stored, oldest first; NULL when none */
+	uint32_t nolder;
 };
 
 struct index {
@@ -153,7 +166,13 @@ int store_load_public(struct vault *v);
 void index_init(struct index *ix);
 void index_clear(struct index *ix);
 const struct index_entry *index_get(const struct index *ix, const unsigned char name_hash[ZK_HASH_BYTES]);
-int index_put(struct index *ix, const struct index_entry *e); /* copies e and its sealed blob */
+int index_put(struct index *ix, const struct index_entry *e); /* copies e, its sealed blob and its older rows */
+/* The entry to change in place (the loader), or NULL. */
+struct index_entry *index_find(struct index *ix, const unsigned char name_hash[ZK_HASH_BYTES]);
+/* Frees what an entry owns (sealed, older); the entry itself stays. */
+void index_entry_release(struct index_entry *e);
+/* The row of one version of an entry (the latest or an older one), or -1 when it is not stored. */
+int64_t index_version_seq(const struct index_entry *e, uint64_t version);
 
 /* digest.c: the header (revision + keyed multiset digest of the latest versions). */
 void digest_entry(unsigned char out[ZK_HASH_BYTES], const struct zk_keys *k,

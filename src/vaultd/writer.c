@@ -27,7 +27,24 @@ struct writer {
 	bool kicked;
 	bool woken; /* writer_wake since the writer last looked */
 	struct writer_state st;
+	const struct index_entry *pending[2 * BATCH_MAX]; /* st.npending of them */
 };
+
+int writer_pending_add(struct writer *w, const struct index_entry *e)
+{
+	if (w->st.npending == sizeof(w->pending) / sizeof(w->pending[0]))
+		return -1;
+	w->pending[w->st.npending++] = e;
+	return 0;
+}
+
+const struct index_entry *writer_pending_get(struct writer *w, const unsigned char name_hash[ZK_HASH_BYTES])
+{
+	for (unsigned i = w->st.npending; i-- > 0;)
+		if (!memcmp(w->pending[i]->name_hash, name_hash, ZK_HASH_BYTES))
+			return w->pending[i];
+	return NULL;
+}
 
 struct job *job_new(job_apply_fn apply, job_publish_fn publish, job_done_fn done, struct zk_http_req *req)
 {
@@ -141,6 +158,7 @@ static void run_batch(struct writer *w, struct job *batch)
 		}
 		zk_brlock_wrunlock(&v->state_lock);
 	}
+	w->st.npending = 0; /* published (or rolled back): the index is the truth again */
 	for (struct job *j = batch, *next; j; j = next) {
 		next = j->next;
 		finish(v, j);

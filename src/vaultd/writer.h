@@ -48,6 +48,7 @@ struct writer_state {
 	/* Set by a job that switches keys (rekey): the header is MAC'd with these, and no checkpoint is signed
 	 * until the new keys are published. Reset after every batch. */
 	const struct zk_keys *next_keys;
+	unsigned npending; /* entries in writer_pending_* */
 };
 
 struct writer *writer_start(struct vault *v);
@@ -64,8 +65,17 @@ void writer_kick(struct writer *w);
 void writer_wake(struct writer *w);
 
 /*
+ * Record entries written earlier in the running batch and not yet published: record_write looks here before
+ * the published index, so two writes of one name in one batch get consecutive versions. The entry must stay
+ * valid until the batch ends (the job owns it); a job that fails is rolled back with what it added.
+ */
+int writer_pending_add(struct writer *w, const struct index_entry *e);
+const struct index_entry *writer_pending_get(struct writer *w, const unsigned char name_hash[ZK_HASH_BYTES]);
+
+/*
  * Writes one new version of the record name (secrets.c), updating the digest and revision in st.
- * Returns 0, 1 when deleting what does not exist, -1 on error. out->sealed is malloc'd.
+ * Returns 0, 1 when deleting what does not exist, -1 on error. out->sealed and out->older are malloc'd
+ * (index_entry_release). Deletes the rows of versions past --max-versions.
  */
 int record_write(struct vault *v, const struct zk_keys *k, struct writer_state *st, const char *name,
 		 json_t *plain, bool tombstone, struct index_entry *out, bool *created);

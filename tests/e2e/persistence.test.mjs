@@ -172,10 +172,52 @@ describe('records layout', () => {
     DROP TABLE records;
     ALTER TABLE records_old RENAME TO records;
     COMMIT;`;
+  // The current layout: rows in write order (seq) and no index at all (the in-memory index finds the rows).
   const hasSeq = async (db) =>
-    (await sqlite(db, "SELECT count(*) FROM pragma_table_info('records') WHERE name='seq'")).trim() === '1';
+    (await sqlite(db, "SELECT (SELECT count(*) FROM pragma_table_info('records') WHERE name='seq') || ' ' || " +
+      "(SELECT count(*) FROM pragma_index_list('records'))")).trim() === '1 0';
+  // The layout of 38cac22 (rows in write order, a unique index on name and version) migrates too.
+  const UNIQUE_LAYOUT = `BEGIN;
+    CREATE TABLE records_u(seq INTEGER PRIMARY KEY, name_hash BLOB NOT NULL, version INTEGER NOT NULL,
+      record_id BLOB NOT NULL, tombstone INTEGER NOT NULL, sealed BLOB NOT NULL, UNIQUE(name_hash, version));
+    INSERT INTO records_u(name_hash, version, record_id, tombstone, sealed)
+      SELECT name_hash, version, record_id, tombstone, sealed FROM records ORDER BY seq;
+    DROP TABLE records;
+    ALTER TABLE records_u RENAME TO records;
+    COMMIT;`;
 
-  test('a vault in the old layout opens, migrates once and keeps every version', async () => {
+  test('concurrent writes of one name get consecutive versions; the newest 10 stay readable', async () => {
+    const t = await Vaultd.start();
+    const pw = newPassword();
+    try {
+      await t.initAndUnlock(pw);
+      const tok = await t.issueToken({ permissions: ['read', 'write'] });
+      // 30 at once: they share group-commit batches, so versions come from the writer's pending entries.
+      const answers = await Promise.all(Array.from({ length: 30 }, (_, i) =>
+        t.cap(tok.token, 'POST', '/secrets/hot', { value: `hot ${i}` })));
+      const versions = answers.map((r) => assertJson(r, 200).version).sort((a, b) => a - b);
+      assert.deepEqual(versions, Array.from({ length: 30 }, (_, i) => i + 1));
+      const byVersion = new Map(answers.map((r, i) => [r.json.version, `hot ${i}`]));
+      const list = assertJson(await t.cap(tok.token, 'GET', '/secrets/hot/versions'), 200);
+      assert.deepEqual(list.versions.map((x) => x.version), [30, 29, 28, 27, 26, 25, 24, 23, 22, 21]);
+      for (let n = 21; n <= 30; n++) {
+        assert.equal(assertJson(await t.cap(tok.token, 'GET', `/secrets/hot?version=${n}`), 200).value, byVersion.get(n));
+      }
+      assertJson(await t.cap(tok.token, 'GET', '/secrets/hot?version=20'), 404);
+      assert.equal((await sqlite(t.dbPath, 'SELECT count(*) FROM records')).trim(), '10', 'pruned on disk too');
+      // The same after a restart, from the rows alone.
+      await t.restart();
+      assertJson(await t.unlockRaw(pw), 200, { success: true, expiresIn: 1800, secretCount: 1 });
+      const again = assertJson(await t.cap(tok.token, 'GET', '/secrets/hot/versions'), 200);
+      assert.deepEqual(again.versions, list.versions);
+      assert.equal(assertJson(await t.cap(tok.token, 'GET', '/secrets/hot?version=21'), 200).value, byVersion.get(21));
+    } finally {
+      await t.close();
+    }
+  });
+
+  for (const [what, layout] of [['keyed by name WITHOUT ROWID', OLD_LAYOUT], ['with a unique index', UNIQUE_LAYOUT]])
+  test(`a vault in an older layout (${what}) opens, migrates once and keeps every version`, async () => {
     const old = await Vaultd.start();
     try {
       const pw = newPassword();
@@ -194,7 +236,7 @@ describe('records layout', () => {
       values.delete('old-1');
       await old.stop();
       assert.equal(await hasSeq(old.dbPath), true);
-      await sqlite(old.dbPath, OLD_LAYOUT);
+      await sqlite(old.dbPath, layout);
       assert.equal(await hasSeq(old.dbPath), false, 'the old layout was rebuilt');
 
       await old.start();
@@ -392,6 +434,16 @@ describe('integrity of the records', () => {
   test('deleting a whole record is detected too', async () => {
     const t = await tampered('record-deleted',
       'DELETE FROM records WHERE name_hash=(SELECT name_hash FROM records ORDER BY name_hash LIMIT 1)');
+    try {
+      assertJson(await t.unlockRaw(password), 500, INTEGRITY);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('a version stored twice is detected (the table has no unique key)', async () => {
+    const t = await tampered('duplicated', 'INSERT INTO records(name_hash, version, record_id, tombstone, sealed) ' +
+      'SELECT name_hash, version, record_id, tombstone, sealed FROM records ORDER BY seq LIMIT 1');
     try {
       assertJson(await t.unlockRaw(password), 500, INTEGRITY);
     } finally {
