@@ -237,6 +237,17 @@ EOF
 }
 
 # compare PHASE CONNS ROUNDS SCRIPT ENV...: alternates baseline and vaultd (ABBA order against drift).
+# One unmeasured second of the same load on both servers: a vault that has just been idle (its heap trimmed
+# after a second without work, writer.c) or filled faults its working set back in during the first second.
+warm_up() {
+	local conns=$1 script=$2
+	shift 2
+	for url in "$LU" "$VU"; do
+		env "$@" BENCH_TOKENS="$WORK/tokens" BENCH_TOKEN="$WTOKEN" \
+			wrk -t2 -c"$conns" -d1s -s "$HERE/$script" "$url" >/dev/null 2>&1 || die "warm-up against $url failed"
+	done
+}
+
 compare() {
 	local phase=$1 conns=$2 rounds=$3 script=$4
 	shift 4
@@ -255,6 +266,7 @@ compare() {
 # ---- reads -------------------------------------------------------------------------------------------------
 say "reads with 1 secret in the vault ($SIZE_SECS s runs, like the comparison with $BIG secrets at the end)"
 SECS=$SIZE_SECS
+warm_up $CONNS_HI read.lua BENCH_MODE=single
 compare size1-single $CONNS_HI 2 read.lua BENCH_MODE=single
 SECS=$MAIN_SECS
 
@@ -321,7 +333,7 @@ done
 # ---- read cost vs vault size -------------------------------------------------------------------------------
 # Writes above already added their new keys; bench-%06d secrets fill the vault up to BENCH_BIG records, as long
 # as the time left allows (the last comparison needs 8 runs of 2 s and the settle below).
-left_for_fill() { awk -v e="$(elapsed)" -v b="$BUDGET" -v s="$SIZE_SECS" 'BEGIN { printf "%d", b - e - 8 * (s + 0.5) - 4 }'; }
+left_for_fill() { awk -v e="$(elapsed)" -v b="$BUDGET" -v s="$SIZE_SECS" 'BEGIN { printf "%d", b - e - 8 * (s + 0.5) - 6 }'; }
 records() { mgmt GET /metrics | awk '$1 == "zkvault_records" { print $2 }'; }
 size=1000
 target=$((size + BIG - $(records)))
@@ -349,6 +361,7 @@ total=$(records)
 value big_size "$total"
 say "reads with $total secrets in the vault ($SIZE_SECS s runs)"
 SECS=$SIZE_SECS
+warm_up $CONNS_HI read.lua BENCH_MODE=single
 compare sizebig-single $CONNS_HI 2 read.lua BENCH_MODE=single
 compare sizebig-rotate $CONNS_HI 2 read.lua BENCH_MODE=rotate BENCH_KEYS="$size"
 
