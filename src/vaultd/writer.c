@@ -117,6 +117,7 @@ static void run_batch(struct writer *w, struct job *batch)
 		}
 		return;
 	}
+	struct job *rest = NULL;
 	for (struct job *j = batch; j; j = j->next) {
 		store_run(db, "SAVEPOINT job");
 		struct writer_state before = w->st;
@@ -124,6 +125,14 @@ static void run_batch(struct writer *w, struct job *batch)
 		if (j->rc == 0) {
 			store_run(db, "RELEASE job");
 			any = true;
+			if (w->st.next_keys && j->next) {
+				/*
+				 * The keys change when this batch is published (a rekey): a job after it would still
+				 * seal with the old ones, into a vault already re-encrypted. It runs in the next batch.
+				 */
+				rest = j->next;
+				j->next = NULL;
+			}
 		} else {
 			store_run(db, "ROLLBACK TO job");
 			store_run(db, "RELEASE job");
@@ -162,6 +171,18 @@ static void run_batch(struct writer *w, struct job *batch)
 	for (struct job *j = batch, *next; j; j = next) {
 		next = j->next;
 		finish(v, j);
+	}
+	if (rest) {
+		struct job *last = rest;
+		while (last->next)
+			last = last->next;
+		pthread_mutex_lock(&w->lock);
+		last->next = w->head;
+		w->head = rest;
+		if (!w->tail)
+			w->tail = last;
+		w->woken = true;
+		pthread_mutex_unlock(&w->lock);
 	}
 }
 
