@@ -140,15 +140,9 @@ static int rewrite_records(struct vault *v, const struct zk_keys *old, const str
 		return -1;
 	}
 	while (sqlite3_step(q) == SQLITE_ROW) {
-		struct index_entry e;
+		struct index_entry e = { 0 };
 		json_t *plain;
-		memcpy(e.name_hash, sqlite3_column_blob(q, 0), ZK_HASH_BYTES);
-		e.version = (uint64_t)sqlite3_column_int64(q, 1);
-		memcpy(e.record_id, sqlite3_column_blob(q, 2), ZK_RECORD_ID_BYTES);
-		e.tombstone = sqlite3_column_int(q, 3) != 0;
-		e.sealed = (unsigned char *)sqlite3_column_blob(q, 4);
-		e.sealed_len = (size_t)sqlite3_column_bytes(q, 4);
-		if (record_open(&plain, v, old, &e) != 0)
+		if (store_record_row(q, 0, &e) != 0 || record_open(&plain, v, old, &e) != 0)
 			goto out;
 		const char *name = json_string_value(json_object_get(plain, "name"));
 		char *text = json_dumps(plain, JSON_COMPACT);

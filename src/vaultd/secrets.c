@@ -177,23 +177,17 @@ static int read_row(struct vault *v, const unsigned char name_hash[ZK_HASH_BYTES
 	if (sqlite3_prepare_v2(v->rodb, "SELECT name_hash, version, record_id, tombstone, sealed FROM records "
 					"WHERE seq=?", -1, &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, seq);
-		if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == ZK_HASH_BYTES &&
-		    !memcmp(sqlite3_column_blob(q, 0), name_hash, ZK_HASH_BYTES) &&
-		    (uint64_t)sqlite3_column_int64(q, 1) == version && sqlite3_column_bytes(q, 2) == ZK_RECORD_ID_BYTES) {
-			memset(e, 0, sizeof(*e));
-			memcpy(e->name_hash, name_hash, ZK_HASH_BYTES);
-			memcpy(e->record_id, sqlite3_column_blob(q, 2), ZK_RECORD_ID_BYTES);
-			e->version = version;
+		memset(e, 0, sizeof(*e));
+		if (sqlite3_step(q) == SQLITE_ROW && store_record_row(q, 0, e) == 0 &&
+		    !memcmp(e->name_hash, name_hash, ZK_HASH_BYTES) && e->version == version) {
+			const unsigned char *sealed = e->sealed; /* SQLite's, until finalize */
 			e->seq = seq;
-			e->tombstone = sqlite3_column_int(q, 3) != 0;
-			e->sealed_len = (size_t)sqlite3_column_bytes(q, 4);
 			e->sealed = malloc(e->sealed_len ? e->sealed_len : 1);
-			if (e->sealed) {
-				memcpy(e->sealed, sqlite3_column_blob(q, 4), e->sealed_len);
-				rc = 0;
-			} else {
-				rc = -1;
-			}
+			if (e->sealed)
+				memcpy(e->sealed, sealed, e->sealed_len);
+			rc = e->sealed ? 0 : -1;
+		} else {
+			e->sealed = NULL;
 		}
 		sqlite3_finalize(q);
 	}

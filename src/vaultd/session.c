@@ -192,15 +192,9 @@ int session_load_index(struct vault *v, struct zk_keys *keys, struct index *ix, 
 		return -1;
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		struct index_entry row = { 0 };
-		if (sqlite3_column_bytes(q, 1) != ZK_HASH_BYTES || sqlite3_column_bytes(q, 3) != ZK_RECORD_ID_BYTES)
+		if (store_record_row(q, 1, &row) != 0)
 			goto fail;
 		row.seq = sqlite3_column_int64(q, 0);
-		memcpy(row.name_hash, sqlite3_column_blob(q, 1), ZK_HASH_BYTES);
-		row.version = (uint64_t)sqlite3_column_int64(q, 2);
-		memcpy(row.record_id, sqlite3_column_blob(q, 3), ZK_RECORD_ID_BYTES);
-		row.tombstone = sqlite3_column_int(q, 4) != 0;
-		row.sealed = (unsigned char *)sqlite3_column_blob(q, 5);
-		row.sealed_len = (size_t)sqlite3_column_bytes(q, 5);
 
 		struct index_entry *e = index_find(ix, row.name_hash);
 		if (!e) {

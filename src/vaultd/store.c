@@ -235,6 +235,19 @@ void store_release_memory(struct vault *v)
 	pthread_mutex_unlock(&v->rodb_lock);
 }
 
+int store_record_row(sqlite3_stmt *q, int col, struct index_entry *e)
+{
+	if (sqlite3_column_bytes(q, col) != ZK_HASH_BYTES || sqlite3_column_bytes(q, col + 2) != ZK_RECORD_ID_BYTES)
+		return -1;
+	memcpy(e->name_hash, sqlite3_column_blob(q, col), ZK_HASH_BYTES);
+	e->version = (uint64_t)sqlite3_column_int64(q, col + 1);
+	memcpy(e->record_id, sqlite3_column_blob(q, col + 2), ZK_RECORD_ID_BYTES);
+	e->tombstone = sqlite3_column_int(q, col + 3) != 0;
+	e->sealed = (unsigned char *)sqlite3_column_blob(q, col + 4);
+	e->sealed_len = (size_t)sqlite3_column_bytes(q, col + 4);
+	return 0;
+}
+
 int store_meta_get(sqlite3 *db, const char *k, unsigned char **out, size_t *len)
 {
 	sqlite3_stmt *st;

@@ -161,6 +161,12 @@ int store_meta_get(sqlite3 *db, const char *k, unsigned char **v, size_t *len);
 int store_meta_put(sqlite3 *db, const char *k, const void *v, size_t len);
 int store_meta_del(sqlite3 *db, const char *k);
 int store_load_public(struct vault *v);
+/*
+ * Decodes the columns name_hash, version, record_id, tombstone, sealed of a records row, from column col on.
+ * e->sealed points into SQLite's copy (valid until the next step); e->seq and e->older are left alone.
+ * Returns -1 when a blob has the wrong length (not a row this vault wrote).
+ */
+int store_record_row(sqlite3_stmt *q, int col, struct index_entry *e);
 
 /* index.c: name hash -> latest sealed record. */
 void index_init(struct index *ix);
