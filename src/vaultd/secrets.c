@@ -304,11 +304,10 @@ void handle_secret_versions(struct zk_http_req *r, void *app)
 			json_t *rec;
 			if (read_row(v, h, row.version, row.seq, &e) != 0)
 				continue;
-			if (record_open(&rec, v, v->keys, &e) != 0) {
-				free(e.sealed);
-				continue;
-			}
+			int opened = record_open(&rec, v, v->keys, &e);
 			free(e.sealed);
+			if (opened != 0)
+				continue;
 			json_t *when = json_object_get(rec, e.tombstone ? "deletedAt" : "updatedAt");
 			json_t *who = json_object_get(rec, e.tombstone ? "deletedBy" : "updatedBy");
 			json_array_append_new(versions, json_pack("{sIsbsOsO}", "version", (json_int_t)e.version, "deleted",

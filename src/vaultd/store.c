@@ -120,11 +120,10 @@ int store_exec(sqlite3 *db, const char *sql)
 static int records_migrate(sqlite3 *db)
 {
 	sqlite3_stmt *q;
-	bool current = false;
 	if (sqlite3_prepare_v2(db, "SELECT EXISTS(SELECT 1 FROM pragma_table_info('records') WHERE name='seq') AND "
 				   "NOT EXISTS(SELECT 1 FROM pragma_index_list('records'))", -1, &q, NULL) != SQLITE_OK)
 		return -1;
-	current = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 1;
+	bool current = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 1;
 	sqlite3_finalize(q);
 	if (current)
 		return 0;

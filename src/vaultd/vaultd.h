@@ -168,7 +168,7 @@ int store_load_public(struct vault *v);
  */
 int store_record_row(sqlite3_stmt *q, int col, struct index_entry *e);
 
-/* index.c: name hash -> latest sealed record. */
+/* index.c: name hash -> latest sealed record, and the rows of its stored versions. */
 void index_init(struct index *ix);
 void index_clear(struct index *ix);
 const struct index_entry *index_get(const struct index *ix, const unsigned char name_hash[ZK_HASH_BYTES]);
