@@ -1,6 +1,5 @@
 #include "vaultd/audit.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +13,11 @@
 #define CHECKPOINT_MS 60000
 
 enum audit_kind { AUDIT_AEAD = 1, AUDIT_SEALED = 2 };
+
+struct scratch {
+	unsigned char *p;
+	size_t cap;
+};
 
 struct read_entry {
 	char action[24];
@@ -37,7 +41,39 @@ struct read_audit {
 	size_t head, count;
 	size_t used; /* entries [0, used) may be resident; see audit_release_idle */
 	int64_t last_checkpoint_ms;
+	/* The writer's, kept while it is busy (fresh buffers of this size would fault in at every flush): the text
+	   of a batch of reads, and a row as sealed. */
+	struct scratch text, sealed;
 };
+
+static void scratch_free(struct scratch *s)
+{
+	if (s->p) {
+		sodium_memzero(s->p, s->cap);
+		free(s->p);
+	}
+	s->p = NULL;
+	s->cap = 0;
+}
+
+/* At least n bytes in s, the first keep of them preserved; NULL when out of memory (s unchanged). */
+static unsigned char *scratch_grow(struct scratch *s, size_t n, size_t keep)
+{
+	if (n <= s->cap)
+		return s->p;
+	size_t cap = s->cap ? s->cap : 4096;
+	while (cap < n)
+		cap *= 2;
+	unsigned char *p = malloc(cap);
+	if (!p)
+		return NULL;
+	if (keep)
+		memcpy(p, s->p, keep);
+	scratch_free(s);
+	s->p = p;
+	s->cap = cap;
+	return p;
+}
 
 struct read_audit *read_audit_new(void)
 {
@@ -59,6 +95,8 @@ void read_audit_free(struct read_audit *ra)
 	/* Only the part ever used: wiping all 2.7 MB would first make every page of it resident. */
 	sodium_memzero(ra->ring, ra->used * sizeof(*ra->ring));
 	free(ra->ring);
+	scratch_free(&ra->text);
+	scratch_free(&ra->sealed);
 	pthread_cond_destroy(&ra->drained);
 	pthread_mutex_destroy(&ra->lock);
 	free(ra);
@@ -222,55 +260,107 @@ static bool plain_ascii(const char *s)
 	return true;
 }
 
-/* Appends to buf at *len; false when it does not fit. */
-__attribute__((format(printf, 4, 5))) static bool append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+/* A bounded text buffer; ok turns false, for good, once something does not fit. */
+struct text {
+	char *p;
+	size_t cap, len;
+	bool ok;
+};
+
+static void put(struct text *t, const char *s, size_t n)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= cap - *len)
-		return false;
-	*len += (size_t)n;
-	return true;
+	if (!t->ok || n > t->cap - t->len) {
+		t->ok = false;
+		return;
+	}
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+}
+
+#define PUT(t, lit) put((t), (lit), sizeof(lit) - 1)
+
+static void put_str(struct text *t, const char *s)
+{
+	put(t, s, strlen(s));
+}
+
+static void put_u64(struct text *t, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+	do
+		d[--i] = (char)('0' + v % 10);
+	while (v /= 10);
+	put(t, d + i, sizeof(d) - i);
+}
+
+/* ,"key":"value" — when the value is plain ASCII; otherwise the text is spoilt (the caller takes jansson). */
+static void put_field(struct text *t, const char *key, const char *value)
+{
+	if (!plain_ascii(value)) {
+		t->ok = false;
+		return;
+	}
+	PUT(t, ",\"");
+	put_str(t, key);
+	PUT(t, "\":\"");
+	put_str(t, value);
+	PUT(t, "\"");
+}
+
+/* zk_iso8601, remembering the last instant: the entries of a batch of reads mostly share their second. */
+static const char *iso_time(int64_t ms)
+{
+	static _Thread_local int64_t last = -1;
+	static _Thread_local char iso[ZK_ISO8601_MAX];
+	if (ms != last) {
+		zk_iso8601(iso, ms);
+		last = ms;
+	}
+	return iso;
 }
 
 /*
  * The entry exactly as json_dumps(event_json(...), JSON_COMPACT) writes it, without building a jansson object
- * (a read load with many tokens and secrets makes one entry per read, and the object cost more than the rest of
- * the entry). Only when every string is printable ASCII with nothing to escape (ids, names, addresses, fixed
- * words); otherwise, or when it does not fit, 0, and the caller takes the jansson path.
+ * or calling printf (a read load with many tokens and secrets makes one entry per read, and either cost more
+ * than the rest of the entry). Only when every string is printable ASCII with nothing to escape (ids, names,
+ * addresses, fixed words); otherwise, or when it does not fit, 0, and the caller takes the jansson path.
  */
 static size_t event_text(char *buf, size_t cap, const struct audit_event *e, uint64_t seq, int part, int64_t ts,
 			 uint64_t count, const char *agent)
 {
-	const char *user = e->user_id ? e->user_id : "system";
 	const char *opt[][2] = { { "secretKey", e->secret_key }, { "targetUserId", e->target_user_id },
 				 { "tokenId", e->token_id }, { "agentId", agent } };
-	char iso[ZK_ISO8601_MAX];
-	size_t len = 0;
+	struct text t = { .p = buf, .cap = cap, .ok = true };
 
-	if (!e->action || !plain_ascii(e->action) || !plain_ascii(user))
+	if (!e->action)
 		return 0;
-	zk_iso8601(iso, ts);
-	if (!append(buf, cap, &len, "{\"seq\":%llu", (unsigned long long)seq) ||
-	    (part >= 0 && !append(buf, cap, &len, ",\"part\":%d", part)) ||
-	    !append(buf, cap, &len, ",\"timestamp\":\"%s\",\"action\":\"%s\",\"userId\":\"%s\"", iso, e->action,
-		    user))
-		return 0;
+	PUT(&t, "{\"seq\":");
+	put_u64(&t, seq);
+	if (part >= 0) {
+		PUT(&t, ",\"part\":");
+		put_u64(&t, (uint64_t)part);
+	}
+	put_field(&t, "timestamp", iso_time(ts));
+	put_field(&t, "action", e->action);
+	put_field(&t, "userId", e->user_id ? e->user_id : "system");
 	for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
-		if (opt[i][1] && *opt[i][1] &&
-		    (!plain_ascii(opt[i][1]) || !append(buf, cap, &len, ",\"%s\":\"%s\"", opt[i][0], opt[i][1])))
-			return 0;
-	if (!append(buf, cap, &len, ",\"success\":%s", e->success ? "true" : "false"))
-		return 0;
-	if (e->error && *e->error && (!plain_ascii(e->error) || !append(buf, cap, &len, ",\"error\":\"%s\"", e->error)))
-		return 0;
-	if (e->ip && *e->ip && (!plain_ascii(e->ip) || !append(buf, cap, &len, ",\"ipAddress\":\"%s\"", e->ip)))
-		return 0;
-	if (count > 1 && !append(buf, cap, &len, ",\"count\":%llu", (unsigned long long)count))
-		return 0;
-	return append(buf, cap, &len, "}") ? len : 0;
+		if (opt[i][1] && *opt[i][1])
+			put_field(&t, opt[i][0], opt[i][1]);
+	if (e->success)
+		PUT(&t, ",\"success\":true");
+	else
+		PUT(&t, ",\"success\":false");
+	if (e->error && *e->error)
+		put_field(&t, "error", e->error);
+	if (e->ip && *e->ip)
+		put_field(&t, "ipAddress", e->ip);
+	if (count > 1) {
+		PUT(&t, ",\"count\":");
+		put_u64(&t, count);
+	}
+	PUT(&t, "}");
+	return t.ok ? t.len : 0;
 }
 
 /*
@@ -304,30 +394,26 @@ static void entry_text_free(char buf[ENTRY_BUF], char *text, size_t n)
 static int append_row(struct vault *v, struct writer_state *st, const char *text, size_t n, int64_t ts)
 {
 	uint64_t seq = st->audit_seq + 1;
-	unsigned char *blob = NULL;
-	size_t blen;
-	int kind, rc = -1;
+	size_t blen = n + (v->keys ? ZK_SEAL_OVERHEAD : crypto_box_SEALBYTES);
+	unsigned char *blob = scratch_grow(&v->raudit->sealed, blen, 0);
+	int kind;
 	sqlite3_stmt *q;
 
+	if (!blob)
+		return -1;
 	if (v->keys) {
 		struct zk_aad a;
 		kind = AUDIT_AEAD;
-		blen = n + ZK_SEAL_OVERHEAD;
-		if (!(blob = malloc(blen)))
-			goto out;
 		entry_aad(&a, v, seq);
 		zk_seal(blob, (const unsigned char *)text, n, &a, v->keys->audit_aead);
 	} else {
 		kind = AUDIT_SEALED;
-		blen = n + crypto_box_SEALBYTES;
-		if (!(blob = malloc(blen)))
-			goto out;
 		crypto_box_seal(blob, (const unsigned char *)text, n, v->audit_pk);
 	}
 	unsigned char chain[ZK_HASH_BYTES];
 	chain_hash(chain, st->audit_head, seq, ts, kind, blob, blen);
 	if (!(q = store_stmt(v->db, "INSERT INTO audit(seq, ts, kind, blob, chain) VALUES(?,?,?,?,?)")))
-		goto out;
+		return -1;
 	sqlite3_bind_int64(q, 1, (sqlite3_int64)seq);
 	sqlite3_bind_int64(q, 2, ts);
 	sqlite3_bind_int(q, 3, kind);
@@ -336,14 +422,11 @@ static int append_row(struct vault *v, struct writer_state *st, const char *text
 	int stepped = sqlite3_step(q);
 	sqlite3_reset(q);
 	if (stepped != SQLITE_DONE)
-		goto out;
+		return -1;
 	st->audit_seq = seq;
 	memcpy(st->audit_head, chain, ZK_HASH_BYTES);
 	st->entries_since_checkpoint++;
-	rc = 0;
-out:
-	free(blob);
-	return rc;
+	return 0;
 }
 
 static int append_entry(struct vault *v, struct writer_state *st, const struct audit_event *e, int64_t ts,
@@ -373,7 +456,7 @@ int audit_append(struct vault *v, struct writer_state *st, const struct audit_ev
  * pages in use. A burst spreads entries further; once the vault has been idle for a second, the pages beyond
  * the first 64 entries (wiped entries, zeros) go back to the kernel, so an idle vault does not keep the burst
  * resident. Not at every emptying: under load the ring empties at every flush, and faulting the pages back in
- * costs more than the reads.
+ * costs more than the reads. The writer's scratch buffers go too. Called by the writer.
  */
 void audit_release_idle(struct vault *v)
 {
@@ -390,6 +473,8 @@ void audit_release_idle(struct vault *v)
 		ra->used = keep;
 	}
 	pthread_mutex_unlock(&ra->lock);
+	scratch_free(&ra->text);
+	scratch_free(&ra->sealed);
 }
 
 /* Takes up to max entries out of the ring into out; returns how many. */
@@ -417,83 +502,87 @@ static struct audit_event read_event(const struct read_entry *r)
 				     .token_id = r->token_id, .error = r->error, .ip = r->ip, .success = r->success };
 }
 
-/*
- * The reads taken in one go become one row: a JSON array of their entries, each with the row's seq and its
- * "part" (docs/FORMAT.md). Under a load of distinct (token, secret) pairs that is one seal, one chain hash and
- * one INSERT per batch instead of per read. A batch of one is an ordinary entry.
- */
-static int append_reads(struct vault *v, struct writer_state *st, const struct read_entry *r, size_t n)
+/* Appends a read as entry `part` of the batch row seq to the batch text in ra->text, at *len. */
+static int batch_add(struct read_audit *ra, size_t *len, const struct read_entry *r, uint64_t seq, size_t part)
 {
-	uint64_t seq = st->audit_seq + 1;
-	int64_t ts = 0;
-	size_t cap = 0, len = 0;
-	char *batch = NULL;
-	int rc = -1;
+	struct audit_event e = read_event(r);
+	size_t n;
 
-	if (n == 1 || !v->keys) {
-		for (size_t i = 0; i < n; i++) {
-			struct audit_event e = read_event(&r[i]);
-			if (append_entry(v, st, &e, r[i].second * 1000, r[i].count, r[i].agent_id) != 0)
-				return -1;
-		}
-		return 0;
+	/* Room for the separator, an entry that fits ENTRY_BUF and the closing bracket. */
+	if (!scratch_grow(&ra->text, *len + 1 + ENTRY_BUF + 1, *len))
+		return -1;
+	char *at = (char *)ra->text.p + *len + 1;
+	char *t = entry_text(at, &n, &e, seq, (int)part, r->second * 1000, r->count, r->agent_id);
+	if (!t)
+		return -1;
+	if (t != at) {
+		bool room = scratch_grow(&ra->text, *len + 1 + n + 1, *len) != NULL;
+		if (room)
+			memcpy(ra->text.p + *len + 1, t, n);
+		zk_wipe_str(t);
+		if (!room)
+			return -1;
 	}
-	for (size_t i = 0; i < n; i++) {
-		char buf[ENTRY_BUF];
-		size_t tn;
-		struct audit_event e = read_event(&r[i]);
-		char *text = entry_text(buf, &tn, &e, seq, (int)i, r[i].second * 1000, r[i].count, r[i].agent_id);
-		if (!text)
-			goto out;
-		if (len + tn + 2 > cap) {
-			size_t ncap = (len + tn + 2) * 2;
-			char *nb = zk_wipe_malloc(ncap);
-			if (!nb) {
-				entry_text_free(buf, text, tn);
-				goto out;
-			}
-			if (batch)
-				memcpy(nb, batch, len);
-			zk_wipe_free(batch);
-			batch = nb;
-			cap = ncap;
-		}
-		batch[len++] = i ? ',' : '[';
-		memcpy(batch + len, text, tn);
-		len += tn;
-		entry_text_free(buf, text, tn);
-		if (r[i].second * 1000 > ts)
-			ts = r[i].second * 1000;
-	}
-	batch[len++] = ']';
-	rc = append_row(v, st, batch, len, ts);
-out:
-	zk_wipe_free(batch);
-	return rc;
+	ra->text.p[*len] = part ? ',' : '[';
+	*len += 1 + n;
+	return 0;
 }
 
 #define READ_BATCH 256
+#define READ_TAKE 16
 
+/*
+ * The reads taken in one go become one row: a JSON array of their entries, each with the row's seq and its
+ * "part" (docs/FORMAT.md). Under a load of distinct (token, secret) pairs that is one seal, one chain hash and
+ * one INSERT per batch instead of per read. A batch of one is an ordinary entry; so is every read while the
+ * vault is locked (each sealed to the audit public key). The writer takes READ_TAKE entries per hold of the
+ * ring's lock, so that readers are not kept waiting while a batch is formatted.
+ */
 void audit_flush_reads(struct vault *v, struct writer_state *st)
 {
 	struct read_audit *ra = v->raudit;
-	struct read_entry *r = malloc(READ_BATCH * sizeof(*r));
-	if (!r)
-		return; /* the reads stay in the ring for the next flush */
+	struct read_entry r[READ_TAKE];
+
 	/* At most one ring's worth per transaction, so a steady read load cannot keep it open for ever. */
 	for (size_t done = 0; done < RING_SIZE;) {
-		/* A few entries per hold of the lock, so that readers are not kept waiting while a batch is copied. */
-		size_t n = 0, got;
-		while (n < READ_BATCH && (got = take_reads(ra, r + n, READ_BATCH - n < 16 ? READ_BATCH - n : 16)) > 0)
-			n += got;
+		size_t n = take_reads(ra, r, READ_TAKE);
+		if (n == 1)
+			n += take_reads(ra, r + 1, READ_TAKE - 1);
 		if (!n)
 			break;
-		if (v->initialized)
-			append_reads(v, st, r, n);
-		sodium_memzero(r, n * sizeof(*r));
 		done += n;
+		if (n == 1 || !v->keys || !v->initialized) {
+			for (size_t i = 0; i < n && v->initialized; i++) {
+				struct audit_event e = read_event(&r[i]);
+				append_entry(v, st, &e, r[i].second * 1000, r[i].count, r[i].agent_id);
+			}
+			sodium_memzero(r, n * sizeof(*r));
+			continue;
+		}
+		uint64_t seq = st->audit_seq + 1;
+		size_t len = 0, parts = 0;
+		int64_t ts = 0;
+		int rc = 0;
+		for (;;) {
+			for (size_t i = 0; i < n && rc == 0; i++) {
+				rc = batch_add(ra, &len, &r[i], seq, parts++);
+				if (r[i].second * 1000 > ts)
+					ts = r[i].second * 1000;
+			}
+			sodium_memzero(r, n * sizeof(*r));
+			if (rc != 0 || parts >= READ_BATCH)
+				break;
+			n = take_reads(ra, r, READ_BATCH - parts < READ_TAKE ? READ_BATCH - parts : READ_TAKE);
+			if (!n)
+				break;
+			done += n;
+		}
+		if (rc == 0) {
+			ra->text.p[len++] = ']';
+			append_row(v, st, (const char *)ra->text.p, len, ts);
+		}
+		sodium_memzero(ra->text.p, len);
 	}
-	free(r);
 }
 
 int audit_load_state(struct vault *v, struct writer_state *st)
