@@ -19,18 +19,25 @@ struct scratch {
 	size_t cap;
 };
 
+/*
+ * One read (or a run of identical reads) waiting in the ring for the writer. The strings are packed one after
+ * another into text, each NUL-terminated and cut to its field's limit, so that a slot written by an HTTP thread
+ * and read by the writer on the other core moves the few cache lines in use, not the whole slot.
+ */
+enum read_field { RF_ACTION, RF_USER, RF_KEY, RF_TOKEN, RF_IP, RF_ERROR, RF_AGENT, RF_COUNT };
+
+static const size_t read_field_max[RF_COUNT] = { 23, 128, VAULTD_NAME_MAX, 32, 47, 31, 128 };
+
 struct read_entry {
-	char action[24];
-	char user_id[129];
-	char secret_key[VAULTD_NAME_MAX + 1];
-	char token_id[33];
-	char ip[48];
-	char error[32];
-	char agent_id[129];
-	bool success;
 	int64_t second;
 	uint64_t count;
+	bool success;
+	uint16_t len; /* bytes of text in use */
+	uint16_t off[RF_COUNT];
+	char text[23 + 128 + VAULTD_NAME_MAX + 32 + 47 + 31 + 128 + RF_COUNT];
 };
+
+#define READ_ENTRY_SIZE(r) (offsetof(struct read_entry, text) + (r)->len)
 
 struct read_audit {
 	pthread_mutex_t lock;
@@ -102,24 +109,50 @@ void read_audit_free(struct read_audit *ra)
 	free(ra);
 }
 
-/* snprintf(dst, cap, "%s", src) without the printf machinery: this runs for every read that is not coalesced. */
-static void copy_str(char *dst, size_t cap, const char *src)
+static const char *read_field(const struct read_entry *r, enum read_field f)
 {
-	size_t n = src ? strnlen(src, cap - 1) : 0;
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
+	return r->text + r->off[f];
 }
 
-#define COPY(dst, src) copy_str((dst), sizeof(dst), (src))
-
-static bool same_read(const struct read_entry *r, const struct audit_event *e, int64_t second, const char *agent)
+static void read_fields(const char *f[RF_COUNT], const struct audit_event *e, const char *agent)
 {
-	return r->second == second && r->success == e->success && !strcmp(r->action, e->action) &&
-	       !strcmp(r->user_id, e->user_id ? e->user_id : "") &&
-	       !strcmp(r->secret_key, e->secret_key ? e->secret_key : "") &&
-	       !strcmp(r->token_id, e->token_id ? e->token_id : "") && !strcmp(r->ip, e->ip ? e->ip : "") &&
-	       !strcmp(r->agent_id, agent ? agent : "");
+	f[RF_ACTION] = e->action;
+	f[RF_USER] = e->user_id;
+	f[RF_KEY] = e->secret_key;
+	f[RF_TOKEN] = e->token_id;
+	f[RF_IP] = e->ip;
+	f[RF_ERROR] = e->error;
+	f[RF_AGENT] = agent;
+}
+
+static bool same_read(const struct read_entry *r, const char *f[RF_COUNT], bool success, int64_t second)
+{
+	if (r->second != second || r->success != success)
+		return false;
+	for (int i = 0; i < RF_COUNT; i++) {
+		const char *have = read_field(r, i);
+		size_t n = f[i] ? strnlen(f[i], read_field_max[i]) : 0;
+		if (strlen(have) != n || memcmp(have, f[i] ? f[i] : "", n) != 0)
+			return false;
+	}
+	return true;
+}
+
+static void read_store(struct read_entry *r, const char *f[RF_COUNT], bool success, int64_t second)
+{
+	size_t len = 0;
+	for (int i = 0; i < RF_COUNT; i++) {
+		size_t n = f[i] ? strnlen(f[i], read_field_max[i]) : 0;
+		r->off[i] = (uint16_t)len;
+		if (n)
+			memcpy(r->text + len, f[i], n);
+		r->text[len + n] = '\0';
+		len += n + 1;
+	}
+	r->len = (uint16_t)len;
+	r->success = success;
+	r->second = second;
+	r->count = 1;
 }
 
 int audit_read(struct vault *v, const struct audit_event *e)
@@ -133,11 +166,13 @@ int audit_read_agent(struct vault *v, const struct audit_event *e, const char *a
 	int64_t second = zk_now_ms() / 1000;
 	int rc = 0;
 	bool kick = false, wake = false;
+	const char *f[RF_COUNT];
 
+	read_fields(f, e, agent_id);
 	pthread_mutex_lock(&ra->lock);
 	if (ra->count) {
 		struct read_entry *last = &ra->ring[(ra->head + ra->count - 1) % RING_SIZE];
-		if (same_read(last, e, second, agent_id)) {
+		if (same_read(last, f, e->success, second)) {
 			last->count++;
 			goto out;
 		}
@@ -172,17 +207,7 @@ int audit_read_agent(struct vault *v, const struct audit_event *e, const char *a
 	size_t slot = (ra->head + ra->count++) % RING_SIZE;
 	if (slot >= ra->used)
 		ra->used = slot + 1;
-	struct read_entry *r = &ra->ring[slot];
-	COPY(r->action, e->action);
-	COPY(r->user_id, e->user_id);
-	COPY(r->secret_key, e->secret_key);
-	COPY(r->token_id, e->token_id);
-	COPY(r->ip, e->ip);
-	COPY(r->error, e->error);
-	COPY(r->agent_id, agent_id);
-	r->success = e->success;
-	r->second = second;
-	r->count = 1;
+	read_store(&ra->ring[slot], f, e->success, second);
 out:
 	pthread_mutex_unlock(&ra->lock);
 	if (kick && v->writer)
@@ -484,8 +509,10 @@ static size_t take_reads(struct read_audit *ra, struct read_entry *out, size_t m
 	pthread_mutex_lock(&ra->lock);
 	ra->kicked = false;
 	while (n < max && ra->count) {
-		out[n++] = ra->ring[ra->head];
-		sodium_memzero(&ra->ring[ra->head], sizeof(*out));
+		struct read_entry *r = &ra->ring[ra->head];
+		size_t size = READ_ENTRY_SIZE(r);
+		memcpy(&out[n++], r, size);
+		sodium_memzero(r, size);
 		ra->head = (ra->head + 1) % RING_SIZE;
 		if (!--ra->count)
 			ra->head = 0; /* refill from the start: see audit_release_idle */
@@ -498,8 +525,16 @@ static size_t take_reads(struct read_audit *ra, struct read_entry *out, size_t m
 
 static struct audit_event read_event(const struct read_entry *r)
 {
-	return (struct audit_event){ .action = r->action, .user_id = r->user_id, .secret_key = r->secret_key,
-				     .token_id = r->token_id, .error = r->error, .ip = r->ip, .success = r->success };
+	return (struct audit_event){ .action = read_field(r, RF_ACTION), .user_id = read_field(r, RF_USER),
+				     .secret_key = read_field(r, RF_KEY), .token_id = read_field(r, RF_TOKEN),
+				     .error = read_field(r, RF_ERROR), .ip = read_field(r, RF_IP),
+				     .success = r->success };
+}
+
+static void reads_wipe(struct read_entry *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sodium_memzero(&r[i], READ_ENTRY_SIZE(&r[i]));
 }
 
 /* Appends a read as entry `part` of the batch row seq to the batch text in ra->text, at *len. */
@@ -512,7 +547,7 @@ static int batch_add(struct read_audit *ra, size_t *len, const struct read_entry
 	if (!scratch_grow(&ra->text, *len + 1 + ENTRY_BUF + 1, *len))
 		return -1;
 	char *at = (char *)ra->text.p + *len + 1;
-	char *t = entry_text(at, &n, &e, seq, (int)part, r->second * 1000, r->count, r->agent_id);
+	char *t = entry_text(at, &n, &e, seq, (int)part, r->second * 1000, r->count, read_field(r, RF_AGENT));
 	if (!t)
 		return -1;
 	if (t != at) {
@@ -554,9 +589,9 @@ void audit_flush_reads(struct vault *v, struct writer_state *st)
 		if (n == 1 || !v->keys || !v->initialized) {
 			for (size_t i = 0; i < n && v->initialized; i++) {
 				struct audit_event e = read_event(&r[i]);
-				append_entry(v, st, &e, r[i].second * 1000, r[i].count, r[i].agent_id);
+				append_entry(v, st, &e, r[i].second * 1000, r[i].count, read_field(&r[i], RF_AGENT));
 			}
-			sodium_memzero(r, n * sizeof(*r));
+			reads_wipe(r, n);
 			continue;
 		}
 		uint64_t seq = st->audit_seq + 1;
@@ -569,7 +604,7 @@ void audit_flush_reads(struct vault *v, struct writer_state *st)
 				if (r[i].second * 1000 > ts)
 					ts = r[i].second * 1000;
 			}
-			sodium_memzero(r, n * sizeof(*r));
+			reads_wipe(r, n);
 			if (rc != 0 || parts >= READ_BATCH)
 				break;
 			n = take_reads(ra, r, READ_BATCH - parts < READ_TAKE ? READ_BATCH - parts : READ_TAKE);
