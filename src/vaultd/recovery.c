@@ -553,9 +553,10 @@ void handle_recover(struct zk_http_req *r, void *app)
 		return;
 	json_t *pw = json_object_get(body, "newPassword");
 	unsigned char pk[crypto_box_PUBLICKEYBYTES];
+	int has_pk = 0;
 	if (!v->initialized || v->ocmt_pending)
 		zk_http_error(r, 400, "Vault not initialized", NULL);
-	else if (session_client_key(body, pk) < 0)
+	else if ((has_pk = session_client_key(body, pk)) < 0)
 		validation_error(r, "Invalid request body", SESSION_KEY_PROBLEM);
 	else if (!json_is_string(pw))
 		validation_error(r, "Invalid request body", "newPassword: Required (recovery sets a new password)");
@@ -565,17 +566,19 @@ void handle_recover(struct zk_http_req *r, void *app)
 		struct recover_arg *a = recover_input(v, r, body);
 		if (a) {
 			a->set_password = true;
-			kdf_defer(v, r, run_recover, "system", ip, json_string_value(pw), NULL, a, recover_arg_free);
+			kdf_defer(v, r, run_recover, "system", ip, json_string_value(pw), NULL, has_pk ? pk : NULL, a,
+				  recover_arg_free);
 		}
 	}
 	json_decref(body);
 }
 
-void recovery_unlock_hardware(struct vault *v, struct zk_http_req *r, json_t *body, const char *user, const char *ip)
+void recovery_unlock_hardware(struct vault *v, struct zk_http_req *r, json_t *body, const char *user, const char *ip,
+			      const unsigned char *client_pk)
 {
 	json_t *only = json_pack("{sO}", "hardwareKey", json_object_get(body, "hardwareKey"));
 	struct recover_arg *a = recover_input(v, r, only);
 	json_decref(only);
 	if (a)
-		kdf_defer(v, r, run_recover, user, ip, NULL, NULL, a, recover_arg_free);
+		kdf_defer(v, r, run_recover, user, ip, NULL, NULL, client_pk, a, recover_arg_free);
 }

@@ -15,7 +15,8 @@ void handle_recovery_social(struct zk_http_req *r, void *app);
 void handle_recovery_delete(struct zk_http_req *r, void *app);
 void handle_recover(struct zk_http_req *r, void *app);
 /* POST /unlock {"hardwareKey"} */
-void recovery_unlock_hardware(struct vault *v, struct zk_http_req *r, json_t *body, const char *user, const char *ip);
+void recovery_unlock_hardware(struct vault *v, struct zk_http_req *r, json_t *body, const char *user, const char *ip,
+			      const unsigned char *client_pk);
 
 /* Copies the VMK of an unlocked vault into guarded memory; NULL when locked. Free with sodium_free. */
 unsigned char *recovery_vmk_copy(struct vault *v);

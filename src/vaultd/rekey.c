@@ -92,7 +92,8 @@ void handle_password(struct zk_http_req *r, void *app)
 	else if (!v->password_enabled)
 		zk_http_error(r, 403, "Password unlock is disabled for this vault", "PASSWORD_DISABLED");
 	else
-		kdf_defer(v, r, run_password, "system", ip, json_string_value(cur), json_string_value(next), NULL, NULL);
+		kdf_defer(v, r, run_password, "system", ip, json_string_value(cur), json_string_value(next), NULL, NULL,
+			  NULL);
 	json_decref(body);
 }
 
@@ -325,7 +326,7 @@ void handle_rekey(struct zk_http_req *r, void *app)
 	else if (!v->password_enabled)
 		zk_http_error(r, 403, "Password unlock is disabled for this vault", "PASSWORD_DISABLED");
 	else if (require_unlocked(v, r))
-		kdf_defer(v, r, run_rekey, "system", ip, json_string_value(pw), NULL, NULL, NULL);
+		kdf_defer(v, r, run_rekey, "system", ip, json_string_value(pw), NULL, NULL, NULL, NULL);
 	json_decref(body);
 }
 

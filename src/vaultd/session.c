@@ -469,10 +469,6 @@ struct job *session_unlock_job(struct vault *v, struct zk_http_req *r, const uns
 		memcpy(a->new_wrapper, new_password_wrapper, WRAPPER_BYTES);
 		a->set_password = true;
 	}
-	/* The handlers checked the body's sessionPublicKey before any key derivation. */
-	json_t *body = r && r->body ? json_loadb((const char *)r->body, r->body_len, 0, NULL) : NULL;
-	a->has_client_pk = body && session_client_key(body, a->client_pk) == 1;
-	json_decref(body);
 	j->arg = a;
 	j->free_arg = unlock_arg_free;
 	return j;
@@ -495,6 +491,7 @@ void session_submit_unlock(struct kdf_task *t, const unsigned char vmk[ZK_KEY_BY
 		kdf_fail(t, 500, "Failed to unlock vault", NULL);
 		return;
 	}
+	session_job_client_key(j, t->has_client_pk ? t->client_pk : NULL);
 	writer_submit(t->v->writer, j);
 }
 
@@ -601,6 +598,8 @@ static void run_ocmt_conversion(struct kdf_task *t)
 		return;
 	}
 	a->ocmt_secrets = secrets;
+	a->has_client_pk = t->has_client_pk;
+	memcpy(a->client_pk, t->client_pk, sizeof(a->client_pk));
 	struct job *j = job_new(unlock_apply, unlock_publish, job_reply_done, t->req);
 	j->arg = a;
 	j->free_arg = unlock_arg_free;
@@ -686,7 +685,8 @@ void kdf_start(struct kdf_task *t)
 }
 
 void kdf_defer(struct vault *v, struct zk_http_req *r, void (*run)(struct kdf_task *t), const char *user,
-	       const char *ip, const char *secret0, const char *secret1, void *arg, void (*free_arg)(void *arg))
+	       const char *ip, const char *secret0, const char *secret1, const unsigned char *client_pk, void *arg,
+	       void (*free_arg)(void *arg))
 {
 	struct kdf_task *t = kdf_task_new(v, r, run, user, ip);
 	if (!t) {
@@ -697,6 +697,10 @@ void kdf_defer(struct vault *v, struct zk_http_req *r, void (*run)(struct kdf_ta
 	}
 	t->arg = arg;
 	t->free_arg = free_arg;
+	if (client_pk) {
+		t->has_client_pk = true;
+		memcpy(t->client_pk, client_pk, sizeof(t->client_pk));
+	}
 	if (kdf_task_secret(t, 0, secret0) != 0 || kdf_task_secret(t, 1, secret1) != 0) {
 		kdf_task_free(t);
 		zk_http_error(r, 500, "Internal error", NULL);
@@ -721,7 +725,7 @@ void handle_init(struct zk_http_req *r, void *app)
 		zk_http_error(r, 409, "Vault already initialized", NULL);
 	else {
 		client_address(v, r, ip);
-		kdf_defer(v, r, run_init, "system", ip, json_string_value(pw), NULL, NULL, NULL);
+		kdf_defer(v, r, run_init, "system", ip, json_string_value(pw), NULL, NULL, NULL, NULL);
 	}
 	json_decref(body);
 }
@@ -750,7 +754,8 @@ void handle_unlock(struct zk_http_req *r, void *app)
 	json_t *uid = json_object_get(body, "userId");
 	const char *user = uid && json_is_string(uid) ? json_string_value(uid) : "system";
 	unsigned char pk[crypto_box_PUBLICKEYBYTES];
-	if (session_client_key(body, pk) < 0) {
+	int has_pk = session_client_key(body, pk);
+	if (has_pk < 0) {
 		validation_error(r, "Invalid request body", SESSION_KEY_PROBLEM);
 		json_decref(body);
 		return;
@@ -764,7 +769,7 @@ void handle_unlock(struct zk_http_req *r, void *app)
 		if (!v->initialized || v->ocmt_pending)
 			zk_http_error(r, 400, "Vault not initialized", NULL);
 		else
-			recovery_unlock_hardware(v, r, body, user, ip);
+			recovery_unlock_hardware(v, r, body, user, ip, has_pk ? pk : NULL);
 		json_decref(body);
 		return;
 	}
@@ -777,7 +782,7 @@ void handle_unlock(struct zk_http_req *r, void *app)
 		zk_http_error(r, 403, "Password unlock is disabled for this vault; use threshold unlock",
 			      "PASSWORD_DISABLED");
 	else
-		kdf_defer(v, r, run_unlock, user, ip, json_string_value(json_object_get(body, "password")), NULL, NULL,
-			  NULL);
+		kdf_defer(v, r, run_unlock, user, ip, json_string_value(json_object_get(body, "password")), NULL,
+			  has_pk ? pk : NULL, NULL, NULL);
 	json_decref(body);
 }

@@ -24,6 +24,8 @@ struct kdf_task {
 	size_t secret_len[2];
 	char user[130];
 	char ip[48];
+	bool has_client_pk; /* the request's sessionPublicKey, checked by its handler before the KDF */
+	unsigned char client_pk[crypto_box_PUBLICKEYBYTES];
 	bool released;
 	void *arg;
 	void (*free_arg)(void *arg);
@@ -34,9 +36,10 @@ struct kdf_task *kdf_task_new(struct vault *v, struct zk_http_req *r, void (*run
 int kdf_task_secret(struct kdf_task *t, int i, const char *s);
 void kdf_start(struct kdf_task *t);
 /* kdf_task_new + secrets + kdf_start; arg (freed with free_arg) belongs to the task, or is freed at once on failure,
- * which answers 500. */
+ * which answers 500. client_pk: the session key an unlock is sealed to (strict mode), or NULL. */
 void kdf_defer(struct vault *v, struct zk_http_req *r, void (*run)(struct kdf_task *t), const char *user,
-	       const char *ip, const char *secret0, const char *secret1, void *arg, void (*free_arg)(void *arg));
+	       const char *ip, const char *secret0, const char *secret1, const unsigned char *client_pk, void *arg,
+	       void (*free_arg)(void *arg));
 void kdf_release(struct kdf_task *t);
 void kdf_fail(struct kdf_task *t, unsigned status, const char *msg, const char *code);
 /* A wrong password or recovery secret: counted by the unlock limiter and audited, then 401 msg. */
@@ -49,7 +52,7 @@ void session_submit_unlock(struct kdf_task *t, const unsigned char vmk[ZK_KEY_BY
 struct job *session_unlock_job(struct vault *v, struct zk_http_req *r, const unsigned char vmk[ZK_KEY_BYTES],
 			       const char *action, const char *user, const char *ip,
 			       const unsigned char *new_password_wrapper);
-/* The key the job's session is sealed to (strict mode), in place of the request body's; NULL for none. */
+/* The key the job's session is sealed to (strict mode); none unless set. */
 void session_job_client_key(struct job *j, const unsigned char *pk);
 int session_password_wrapper(unsigned char out[WRAPPER_BYTES], struct vault *v, const char *password, size_t len,
 			     const unsigned char vmk[ZK_KEY_BYTES]);

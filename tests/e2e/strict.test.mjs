@@ -129,6 +129,36 @@ test('strict: a sealed unlock takes the session key from inside the box, not fro
   assertJson(await issue(v, session), 200);
 });
 
+test('strict: recovery and hardware-key unlocks seal the session to the key in their own body', async (t) => {
+  const { v, password } = await strictVault(t);
+  const { session } = await unlockWithSession(v, password);
+  const guard = { 'X-Vault-Session': b64(session) };
+  const { phrase } = assertJson(await v.mgmt('POST', '/recovery/phrase', undefined, guard), 200);
+  const { hardwareKey } = assertJson(await v.mgmt('POST', '/recovery/hardware', undefined, guard), 200);
+  const opened = (r, kp) => {
+    assertJson(r, 200);
+    assert.equal(typeof r.json.session, 'string', 'a session for the client that sent a key');
+    return na.crypto_box_seal_open(unb64(r.json.session), kp.publicKey, kp.privateKey);
+  };
+  for (const [what, body] of [['recovery phrase', { phrase, newPassword: newPassword() }],
+    ['hardware key, recovering', { hardwareKey, newPassword: newPassword() }]]) {
+    await v.lock();
+    const kp = na.crypto_box_keypair();
+    const s = opened(await v.mgmt('POST', '/recover', { ...body, sessionPublicKey: b64(kp.publicKey) }), kp);
+    assert.equal((await issue(v, s)).status, 200, what);
+  }
+  await v.lock();
+  const kp = na.crypto_box_keypair();
+  const s = opened(await v.mgmt('POST', '/unlock', { hardwareKey, sessionPublicKey: b64(kp.publicKey) }), kp);
+  assertJson(await issue(v, s), 200);
+  // Without a key there is no session to hand out, and the old one died with the lock.
+  await v.lock();
+  const r = await v.mgmt('POST', '/unlock', { hardwareKey });
+  assertJson(r, 200);
+  assert.equal(r.json.session, undefined);
+  assertJson(await issue(v, s), 403);
+});
+
 test('strict: the session is never written to disk', async (t) => {
   const { v, password } = await strictVault(t);
   const { session } = await unlockWithSession(v, password);
