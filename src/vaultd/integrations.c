@@ -196,33 +196,27 @@ static void personal_write_free(void *p)
 static int personal_apply(struct vault *v, struct job *j)
 {
 	struct personal_write *a = j->arg;
-	struct writer_state *st = writer_state(v->writer);
 	bool created = false;
 
-	if (!v->keys || !vault_unlocked(v))
-		return 423;
-	int rc = record_write(v, v->keys, st, a->name, a->plain, a->tombstone, &a->entry, &created);
-	if (rc == 1) {
+	int rc = record_job_write(v, a->name, a->plain, a->tombstone, &a->entry, &created);
+	if (rc == 404)
 		j->error = !strcmp(a->action, "integration") ? "Integration not found" : "Not found";
-		return 404;
-	}
-	if (rc != 0 || writer_pending_add(v->writer, &a->entry) != 0)
-		return 500;
+	if (rc)
+		return rc;
 	if (a->plain2) {
 		/* A transcript entry: its sequence number is the head's new version. */
 		bool c2;
 		snprintf(a->name2, sizeof(a->name2), "%s:%llu", a->name, (unsigned long long)a->entry.version);
 		json_object_set_new(a->plain2, "name", json_string(a->name2));
 		json_object_set_new(a->plain2, "seq", json_integer((json_int_t)a->entry.version));
-		if (record_write(v, v->keys, st, a->name2, a->plain2, false, &a->entry2, &c2) != 0 ||
-		    writer_pending_add(v->writer, &a->entry2) != 0)
+		if (record_job_write(v, a->name2, a->plain2, false, &a->entry2, &c2) != 0)
 			return 500;
 	}
 	char action[48];
 	snprintf(action, sizeof(action), "%s%s", a->action,
 		 a->tombstone ? ".deleted" : a->plain2 ? ".appended" : created ? ".created" : ".updated");
 	struct audit_event e = { action, a->user, a->name, NULL, a->jti[0] ? a->jti : NULL, NULL, a->ip, true };
-	if (audit_append(v, st, &e) != 0)
+	if (audit_append(v, writer_state(v->writer), &e) != 0)
 		return 500;
 	j->reply = a->reply ? json_incref(a->reply) : json_pack("{sb}", "success", 1);
 	if (a->reply_as_is)

@@ -395,26 +395,32 @@ static void write_arg_free(void *p)
 	free(a);
 }
 
+int record_job_write(struct vault *v, const char *name, json_t *plain, bool tombstone, struct index_entry *out,
+		     bool *created)
+{
+	if (!v->keys || !vault_unlocked(v))
+		return 423;
+	int rc = record_write(v, v->keys, writer_state(v->writer), name, plain, tombstone, out, created);
+	if (rc == 1)
+		return 404;
+	return rc == 0 && writer_pending_add(v->writer, out) == 0 ? 0 : 500;
+}
+
 static int write_apply(struct vault *v, struct job *j)
 {
 	struct write_arg *a = j->arg;
-	struct writer_state *st = writer_state(v->writer);
 	bool created = false;
 
-	if (!v->keys || !vault_unlocked(v))
-		return 423;
-	int rc = record_write(v, v->keys, st, a->name, a->plain, a->tombstone, &a->entry, &created);
-	if (rc == 1) {
+	int rc = record_job_write(v, a->name, a->plain, a->tombstone, &a->entry, &created);
+	if (rc == 404)
 		j->error = "Secret not found";
-		return 404;
-	}
-	if (rc != 0 || writer_pending_add(v->writer, &a->entry) != 0) {
+	else if (rc == 500)
 		j->error = a->tombstone ? "Failed to delete secret" : "Failed to store secret";
-		return 500;
-	}
+	if (rc)
+		return rc;
 	const char *action = a->tombstone ? "secret.deleted" : created ? "secret.created" : "secret.updated";
 	struct audit_event e = { action, a->user, a->name, NULL, a->jti, NULL, a->ip, true };
-	if (audit_append(v, st, &e) != 0)
+	if (audit_append(v, writer_state(v->writer), &e) != 0)
 		return 500;
 	j->reply = a->tombstone ? json_pack("{sb}", "success", 1)
 				: json_pack("{sbsbsI}", "success", 1, "created", created, "version",

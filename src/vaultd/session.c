@@ -308,7 +308,7 @@ static int init_apply(struct vault *v, struct job *j)
 			json_decref(plain);
 			if (rc != 0)
 				return 500;
-			index_entry_release(&e); /* names are distinct and the vault has no index yet: not pending */
+			index_entry_release(&e); /* distinct names, no index yet: nothing to register as pending */
 		}
 		store_meta_del(v->db, "ocmt_import");
 	}

@@ -79,6 +79,14 @@ const struct index_entry *writer_pending_get(struct writer *w, const unsigned ch
  */
 int record_write(struct vault *v, const struct zk_keys *k, struct writer_state *st, const char *name,
 		 json_t *plain, bool tombstone, struct index_entry *out, bool *created);
+/*
+ * record_write as a job makes it, with the vault's keys: 423 when locked, 404 when deleting what does not
+ * exist, 500 on error, else 0 with out registered as pending for the rest of the batch (the job owns out until
+ * it is published). Only the OCMT conversion, writing distinct names into a vault without an index, calls
+ * record_write itself.
+ */
+int record_job_write(struct vault *v, const char *name, json_t *plain, bool tombstone, struct index_entry *out,
+		     bool *created);
 
 struct job *job_new(job_apply_fn apply, job_publish_fn publish, job_done_fn done, struct zk_http_req *req);
 void job_free(struct job *j);
