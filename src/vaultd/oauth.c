@@ -409,6 +409,39 @@ void handle_oauth_start(struct zk_http_req *r, void *app)
 }
 
 /* The callback: the flow (taken out of the table), the code, then the exchange on a thread of its own. */
+/* expiresAt of a token response: expires_in seconds after now, or null when absent or implausible. */
+static json_t *expires_at(const json_t *tok, int64_t now)
+{
+	json_t *in = json_object_get(tok, "expires_in");
+	json_int_t sec = json_is_integer(in) ? json_integer_value(in) : 0;
+	if (sec <= 0 || sec >= 10LL * 365 * 86400)
+		return json_null();
+	char iso[ZK_ISO8601_MAX];
+	zk_iso8601(iso, now + sec * 1000);
+	return json_string(iso);
+}
+
+/*
+ * A writer job storing plain (taken) as the integration record name and answering r; the caller fills in who
+ * and the reply, then hands *j to writer_submit. NULL (plain freed, r answered 500) when out of memory.
+ */
+static struct personal_write *integration_write(struct zk_http_req *r, const char *name, json_t *plain,
+						struct job **j)
+{
+	struct personal_write *a = calloc(1, sizeof(*a));
+	*j = plain && a ? personal_job(a, r) : NULL;
+	if (!*j) {
+		json_decref(plain);
+		free(a);
+		zk_http_error(r, 500, "Internal error", NULL);
+		return NULL;
+	}
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	a->plain = plain;
+	a->action = "integration";
+	return a;
+}
+
 struct callback_task {
 	struct vault *v;
 	struct zk_http_req *r;
@@ -470,15 +503,7 @@ static void run_callback(struct callback_task *t)
 		json_array_extend(scopes, f->scopes);
 	}
 	int64_t now = zk_now_ms();
-	json_t *exp = json_null();
-	if (json_is_integer(json_object_get(tok, "expires_in"))) {
-		json_int_t sec = json_integer_value(json_object_get(tok, "expires_in"));
-		if (sec > 0 && sec < 10LL * 365 * 86400) {
-			char e[ZK_ISO8601_MAX];
-			zk_iso8601(e, now + sec * 1000);
-			exp = json_string(e);
-		}
-	}
+	json_t *exp = expires_at(tok, now);
 	json_decref(tok);
 	zk_iso8601(iso, now);
 	snprintf(name, sizeof(name), INTEGRATION_PREFIX "%s", f->service);
@@ -489,17 +514,10 @@ static void run_callback(struct callback_task *t)
 				  "tokenEndpoint", f->token_endpoint, "clientId", f->client_id);
 	if (plain && f->client_secret)
 		json_object_set_new(plain, "oauthClientSecret", json_string(f->client_secret)); /* for refresh */
-	struct personal_write *a = calloc(1, sizeof(*a));
-	struct job *j = plain && a ? personal_job(a, r) : NULL;
-	if (!j) {
-		json_decref(plain);
-		free(a);
-		zk_http_error(r, 500, "Internal error", NULL);
+	struct job *j;
+	struct personal_write *a = integration_write(r, name, plain, &j);
+	if (!a)
 		return;
-	}
-	snprintf(a->name, sizeof(a->name), "%s", name);
-	a->plain = plain;
-	a->action = "integration";
 	snprintf(a->user, sizeof(a->user), "oauth");
 	snprintf(a->ip, sizeof(a->ip), "%s", t->ip);
 	a->reply = json_pack("{sbssss}", "success", 1, "service", f->service, "message",
@@ -668,30 +686,16 @@ static void run_refresh(struct refresh_task *t)
 	if ((x = json_object_get(tok, "id_token")) && json_is_string(x))
 		json_object_set(nc, "idToken", x);
 	int64_t now = zk_now_ms();
-	json_int_t sec = json_integer_value(json_object_get(tok, "expires_in"));
-	if (sec > 0 && sec < 10LL * 365 * 86400) {
-		char e[ZK_ISO8601_MAX];
-		zk_iso8601(e, now + sec * 1000);
-		json_object_set_new(plain, "expiresAt", json_string(e));
-	} else {
-		json_object_set_new(plain, "expiresAt", json_null());
-	}
+	json_object_set_new(plain, "expiresAt", expires_at(tok, now));
 	json_decref(tok);
 	zk_iso8601(iso, now);
 	json_object_set_new(plain, "updatedAt", json_string(iso));
 	json_object_set_new(plain, "updatedBy", json_string("oauth-refresh"));
 
-	struct personal_write *a = calloc(1, sizeof(*a));
-	struct job *j = a ? personal_job(a, t->r) : NULL;
-	if (!j) {
-		json_decref(plain);
-		free(a);
-		zk_http_error(t->r, 500, "Internal error", NULL);
+	struct job *j;
+	struct personal_write *a = integration_write(t->r, name, plain, &j);
+	if (!a)
 		return;
-	}
-	snprintf(a->name, sizeof(a->name), "%s", name);
-	a->plain = plain;
-	a->action = "integration";
 	a->reply_as_is = true;
 	snprintf(a->user, sizeof(a->user), "%s", t->user);
 	snprintf(a->jti, sizeof(a->jti), "%s", t->jti);
