@@ -37,12 +37,4 @@ if mode ~= "single" then
   end
 end
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCHJSON {"requests":%d,"duration_us":%d,"rps":%.1f,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,' ..
-    '"non2xx":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d}\n',
-    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
-    e.status, e.connect, e.read, e.write, e.timeout))
-end
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "summary.lua")
