@@ -177,9 +177,17 @@ static bool trusted(const struct vault *v, const char *addr)
 	return false;
 }
 
+/* snprintf(out, 48, "%s", s) without printf: this runs for every request. */
+static void copy_address(char out[48], const char *s)
+{
+	size_t n = strnlen(s, 47);
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
 void client_address(const struct vault *v, struct zk_http_req *r, char out[48])
 {
-	snprintf(out, 48, "%s", r->peer);
+	copy_address(out, r->peer);
 	if (!trusted(v, r->peer))
 		return;
 	const char *xff = zk_http_header(r, "X-Forwarded-For");
@@ -197,7 +205,7 @@ void client_address(const struct vault *v, struct zk_http_req *r, char out[48])
 		while (end > hop && (end[-1] == ' ' || end[-1] == '\t'))
 			*--end = '\0';
 		if (*hop && !trusted(v, hop)) {
-			snprintf(out, 48, "%s", hop);
+			copy_address(out, hop);
 			return;
 		}
 		if (!comma)
