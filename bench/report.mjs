@@ -80,9 +80,11 @@ for (const [phase, label] of [['write-new', 'new keys'], ['write-overwrite', 'ov
 if (values.unlock_ms && values.pwhash_ms) {
   const u = median(values.unlock_ms);
   const p = median(values.pwhash_ms);
-  results.unlock = { unlock_ms: u, pwhash_ms: p, ratio: u / p, unlock_each: values.unlock_ms, pwhash_each: values.pwhash_ms };
-  row('unlock (POST /unlock, 1,000 secrets) ms', fmt(u, 1), `crypto_pwhash ${fmt(p, 1)} ms`, `${(u / p).toFixed(3)}x`,
-    '<= 1.1x', u / p <= 1.1);
+  // The median of the pairs' ratios: each unlock against the bare KDF run just before it, so drift cancels.
+  const ratio = median(values.unlock_ms.map((x, i) => x / values.pwhash_ms[i]));
+  results.unlock = { unlock_ms: u, pwhash_ms: p, ratio, unlock_each: values.unlock_ms, pwhash_each: values.pwhash_ms };
+  row('unlock (POST /unlock, 1,000 secrets) ms, median of 7; ratio: median of the pairs\' ratios', fmt(u, 1),
+    `crypto_pwhash ${fmt(p, 1)} ms`, `${ratio.toFixed(3)}x`, '<= 1.1x', ratio <= 1.1);
 }
 
 // RSS.
