@@ -54,6 +54,7 @@ struct zk_http_req {
 	void (*deferred)(struct zk_http_req *r, void *arg);
 	void *deferred_arg;
 	bool suspended;
+	bool busy; /* its handler has started: counted until its answer is sent (zk_http_stop waits for it) */
 	void *app_state; /* owned by the application; freed through the server's cleanup hook */
 };
 

@@ -162,6 +162,37 @@ describe('clean stop under load', () => {
   });
 });
 
+describe('clean stop while a request waits', () => {
+  test('SIGTERM during an unlock\'s key derivation: the unlock is answered, a later request gets 503, exit 0', async () => {
+    // The unlock waits on a suspended connection while Argon2id runs (≈ 0.2 s). The stop must wait for its
+    // answer to go out; a request that arrives meanwhile must not start a handler (it could suspend its
+    // connection under the stop), so it is answered 503 at once.
+    await v.lock();
+    const unlocking = v.unlockRaw(password);
+    await new Promise((r) => setTimeout(r, 30));
+    let settled = false;
+    unlocking.then(() => (settled = true), () => (settled = true));
+    const exited = v.exited;
+    v.proc.kill('SIGTERM');
+    // Until the stop has begun /health is still answered 200; from then on 503 — while the unlock is running.
+    let during = null;
+    while (!settled && !during) {
+      const r = await v.req('GET', '/health').catch(() => null);
+      if (r?.status === 503) during = r;
+      else await new Promise((res) => setTimeout(res, 5));
+    }
+    assert.ok(during, 'a request made during the stop, while the unlock was still running, was answered');
+    assertJson(during, 503, { error: 'Server is shutting down', code: 'SHUTTING_DOWN' });
+    assertJson(await unlocking, 200);
+    assert.deepEqual(await exited, { code: 0, signal: null }, 'a clean exit');
+    v.proc = null;
+    await v.start();
+    assert.equal((await v.status()).unlocked, false, 'the stop locked the vault');
+    const u = assertJson(await v.unlockRaw(password), 200);
+    assert.equal(u.secretCount, secretCount);
+  });
+});
+
 describe('records layout', () => {
   // Vaults made before the records table was appended in write order kept it keyed by (name_hash, version),
   // WITHOUT ROWID. Such a file is rebuilt here from a current one and must open, migrate once, and lose nothing.
