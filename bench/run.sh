@@ -168,6 +168,22 @@ seed() { # FROM TO(exclusive): secrets bench-%06d, 64 concurrent durable writes
 }
 seed 0 1
 
+# A second vault that keeps one secret for the whole run: the read cost vs vault size compares it with the
+# filled main vault side by side at the end, in alternating runs, so that the machine's drift over the run
+# (the baseline's own cost per read moves by 15 % between its start and its end) does not pass for a size effect.
+start_vaultd "$WORK/small"
+S=$VPID
+SU=$VURL
+mgmt POST /init "{\"password\":\"$PASSWORD\"}" >/dev/null
+mgmt POST /unlock "{\"password\":\"$PASSWORD\"}" >/dev/null
+mgmt POST /tokens '{"userId":"00000000-0000-4000-8000-000000009999","allowedSecrets":["bench-*"],"permissions":["read","write"],"ttlSeconds":86400}' |
+	sed -n 's/.*"token":"\([^"]*\)".*/\1/p' >"$WORK/tokens.small"
+[ -s "$WORK/tokens.small" ] || die "could not issue the small vault's token"
+curl -sS --fail-with-body -o /dev/null -X POST -H "X-Capability-Token: $(cat "$WORK/tokens.small")" \
+	-H 'Content-Type: application/json' -d "{\"value\":\"$VALUE\"}" "$SU/secrets/bench-000000" ||
+	die "could not seed the small vault"
+VURL=$VU
+
 "$LIMIT" --tokens "$WORK/tokens" --secrets "$BIG" --port-file "$WORK/limit.port" 2>"$WORK/limit.log" &
 L=$!
 PIDS+=("$L")
@@ -183,7 +199,7 @@ run_wrk() {
 	read -r b0 t0 < <(machine_ticks)
 	p0=$(proc_ticks "$pid")
 	child_cpu >"$WORK/c0"
-	out=$(env "$@" BENCH_TOKENS="$WORK/tokens" BENCH_TOKEN="$WTOKEN" \
+	out=$(env BENCH_TOKENS="$WORK/tokens" BENCH_TOKEN="$WTOKEN" "$@" \
 		wrk -t2 -c"$conns" -d"${SECS}s" --latency -s "$HERE/$script" "$url" 2>&1) || die "wrk failed: $out"
 	child_cpu >"$WORK/c1"
 	p1=$(proc_ticks "$pid")
@@ -264,12 +280,6 @@ compare() {
 }
 
 # ---- reads -------------------------------------------------------------------------------------------------
-say "reads with 1 secret in the vault ($SIZE_SECS s runs, like the comparison with $BIG secrets at the end)"
-SECS=$SIZE_SECS
-warm_up $CONNS_HI read.lua BENCH_MODE=single
-compare size1-single $CONNS_HI 2 read.lua BENCH_MODE=single
-SECS=$MAIN_SECS
-
 seed 1 1000
 say "reads with 1,000 secrets, 100 tokens"
 compare read-single $CONNS_HI "$ROUNDS" read.lua BENCH_MODE=single
@@ -335,7 +345,7 @@ done
 # ---- read cost vs vault size -------------------------------------------------------------------------------
 # Writes above already added their new keys; bench-%06d secrets fill the vault up to BENCH_BIG records, as long
 # as the time left allows (the last comparison needs 8 runs of 2 s and the settle below).
-left_for_fill() { awk -v e="$(elapsed)" -v b="$BUDGET" -v s="$SIZE_SECS" 'BEGIN { printf "%d", b - e - 8 * (s + 0.5) - 6 }'; }
+left_for_fill() { awk -v e="$(elapsed)" -v b="$BUDGET" -v s="$SIZE_SECS" 'BEGIN { printf "%d", b - e - 8 * (s + 0.5) - 7 }'; }
 records() { mgmt GET /metrics | awk '$1 == "zkvault_records" { print $2 }'; }
 size=1000
 target=$((size + BIG - $(records)))
@@ -361,10 +371,16 @@ for ((i = 0; i < 20; i++)); do
 done
 total=$(records)
 value big_size "$total"
-say "reads with $total secrets in the vault ($SIZE_SECS s runs)"
+say "reads from the vault with 1 secret and from the one with $total, alternating ($SIZE_SECS s runs)"
 SECS=$SIZE_SECS
 warm_up $CONNS_HI read.lua BENCH_MODE=single
-compare sizebig-single $CONNS_HI 2 read.lua BENCH_MODE=single
+env BENCH_TOKENS="$WORK/tokens.small" wrk -t2 -c$CONNS_HI -d1s -s "$HERE/read.lua" "$SU" >/dev/null 2>&1 ||
+	die "warm-up against the small vault failed"
+for ((r = 1; r <= 2; r++)); do
+	small=(size-single small "$SU" "$S" $CONNS_HI read.lua BENCH_MODE=single BENCH_TOKENS="$WORK/tokens.small")
+	big=(size-single big "$VU" "$V" $CONNS_HI read.lua BENCH_MODE=single)
+	if ((r % 2)); then run_wrk "${small[@]}"; run_wrk "${big[@]}"; else run_wrk "${big[@]}"; run_wrk "${small[@]}"; fi
+done
 compare sizebig-rotate $CONNS_HI 2 read.lua BENCH_MODE=rotate BENCH_KEYS="$size"
 
 BUSY_AFTER=$(quiet_check)
