@@ -598,11 +598,15 @@ static void run_ocmt_conversion(struct kdf_task *t)
 		return;
 	}
 	a->ocmt_secrets = secrets;
-	a->has_client_pk = t->has_client_pk;
-	memcpy(a->client_pk, t->client_pk, sizeof(a->client_pk));
 	struct job *j = job_new(unlock_apply, unlock_publish, job_reply_done, t->req);
+	if (!j) {
+		unlock_arg_free(a);
+		kdf_fail(t, 500, "Failed to unlock vault", NULL);
+		return;
+	}
 	j->arg = a;
 	j->free_arg = unlock_arg_free;
+	session_job_client_key(j, t->has_client_pk ? t->client_pk : NULL);
 	writer_submit(v->writer, j);
 }
 
