@@ -125,11 +125,13 @@ static void handle_metrics(struct zk_http_req *r, void *app)
 		     "# TYPE zkvault_writes_total counter\nzkvault_writes_total %llu\n"
 		     "# TYPE zkvault_denied_total counter\nzkvault_denied_total %llu\n"
 		     "# TYPE zkvault_unlocks_total counter\nzkvault_unlocks_total %llu\n"
-		     "# TYPE zkvault_unlock_failures_total counter\nzkvault_unlock_failures_total %llu\n",
+		     "# TYPE zkvault_unlock_failures_total counter\nzkvault_unlock_failures_total %llu\n"
+		     "# TYPE zkvault_token_verifications_total counter\nzkvault_token_verifications_total %llu\n",
 		     vault_unlocked(v), records, (unsigned long long)revision, revoked,
 		     (unsigned long long)atomic_load(&v->n_reads), (unsigned long long)atomic_load(&v->n_writes),
 		     (unsigned long long)atomic_load(&v->n_denied), (unsigned long long)atomic_load(&v->n_unlocks),
-		     (unsigned long long)atomic_load(&v->n_unlock_failures)) < 0) {
+		     (unsigned long long)atomic_load(&v->n_unlock_failures),
+		     (unsigned long long)token_cache_verifications(v->tcache)) < 0) {
 		zk_http_error(r, 500, "Internal error", NULL);
 		return;
 	}

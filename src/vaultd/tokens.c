@@ -1,6 +1,7 @@
 #include "lib/crypto.h"
 #include "vaultd/tokens.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,15 @@
 #include "vaultd/ceilings.h"
 #include "vaultd/revlist.h"
 
-#define CACHE_SLOTS 4096
+/*
+ * The verification cache is 8-way set associative (a set's pointers are one cache line), each set kept in
+ * recency order. It was direct-mapped: two live tokens whose hashes met in one slot evicted each other on every
+ * alternate use, and each miss is a full chain verification (Ed25519, PASETO and JSON parsing) — with 100 tokens
+ * in 4,096 slots that happens in seven vaults out of ten (the birthday bound).
+ */
+#define CACHE_WAYS 8
+#define CACHE_SETS 512
+#define CACHE_SLOTS (CACHE_WAYS * CACHE_SETS)
 #define CACHE_STRIPES 16
 
 /* What the root itself limited, before blocks narrowed the claims: its use limit binds every descendant. */
@@ -48,6 +57,7 @@ struct token_cache {
 	pthread_mutex_t stripe[CACHE_STRIPES];
 	struct cache_entry **slots;
 	uint64_t gen; /* bumped by token_cache_clear, under all stripes */
+	atomic_uint_fast64_t verifications; /* cold chain verifications: the misses */
 	pthread_mutex_t use_lock;
 	struct use_slot *uses;
 	size_t nuses;
@@ -93,11 +103,16 @@ void token_cache_clear(struct token_cache *c)
 		pthread_mutex_unlock(&c->stripe[i]);
 }
 
-static size_t cache_slot(const unsigned char hash[ZK_HASH_BYTES])
+uint64_t token_cache_verifications(struct token_cache *c)
+{
+	return atomic_load_explicit(&c->verifications, memory_order_relaxed);
+}
+
+static size_t hash_index(const unsigned char hash[ZK_HASH_BYTES], size_t n)
 {
 	uint32_t x;
 	memcpy(&x, hash, sizeof(x));
-	return x % CACHE_SLOTS;
+	return x % n;
 }
 
 /* The bytes of c up to the end of its last pattern. */
@@ -116,35 +131,49 @@ static size_t claims_size(const struct claims *c)
 static bool cache_get(struct token_cache *c, const unsigned char hash[ZK_HASH_BYTES], struct claims *out,
 		      struct root_limits *lim)
 {
-	size_t i = cache_slot(hash);
+	size_t set = hash_index(hash, CACHE_SETS);
+	struct cache_entry **ways = c->slots + set * CACHE_WAYS;
 	bool hit = false;
-	pthread_mutex_lock(&c->stripe[i % CACHE_STRIPES]);
-	const struct cache_entry *e = c->slots[i];
-	if (e && e->gen == c->gen && !memcmp(e->hash, hash, ZK_HASH_BYTES)) {
+	pthread_mutex_lock(&c->stripe[set % CACHE_STRIPES]);
+	for (int w = 0; w < CACHE_WAYS; w++) {
+		struct cache_entry *e = ways[w];
+		if (!e || e->gen != c->gen || memcmp(e->hash, hash, ZK_HASH_BYTES) != 0)
+			continue;
 		memcpy(out, e->claims, e->claims_len);
 		*lim = e->lim;
 		hit = true;
+		if (w) { /* most recently used first */
+			memmove(ways + 1, ways, (size_t)w * sizeof(*ways));
+			ways[0] = e;
+		}
+		break;
 	}
-	pthread_mutex_unlock(&c->stripe[i % CACHE_STRIPES]);
+	pthread_mutex_unlock(&c->stripe[set % CACHE_STRIPES]);
 	return hit;
 }
 
 static void cache_put(struct token_cache *c, const unsigned char hash[ZK_HASH_BYTES], const struct claims *cl,
 		      const struct root_limits *lim)
 {
-	size_t i = cache_slot(hash), len = claims_size(cl);
-	struct cache_entry *e = malloc(sizeof(*e) + len), *old;
+	size_t set = hash_index(hash, CACHE_SETS), len = claims_size(cl);
+	struct cache_entry **ways = c->slots + set * CACHE_WAYS, *e = malloc(sizeof(*e) + len), *old;
+	int w;
 	if (!e)
 		return; /* not cached: the next check verifies again */
 	memcpy(e->hash, hash, ZK_HASH_BYTES);
 	e->lim = *lim;
 	e->claims_len = len;
 	memcpy(e->claims, cl, len);
-	pthread_mutex_lock(&c->stripe[i % CACHE_STRIPES]);
+	pthread_mutex_lock(&c->stripe[set % CACHE_STRIPES]);
 	e->gen = c->gen;
-	old = c->slots[i];
-	c->slots[i] = e;
-	pthread_mutex_unlock(&c->stripe[i % CACHE_STRIPES]);
+	/* The way to reuse: this token's own (another thread verified it too), a free or stale one, else the LRU. */
+	for (w = 0; w < CACHE_WAYS - 1; w++)
+		if (!ways[w] || ways[w]->gen != c->gen || !memcmp(ways[w]->hash, hash, ZK_HASH_BYTES))
+			break;
+	old = ways[w];
+	memmove(ways + 1, ways, (size_t)w * sizeof(*ways));
+	ways[0] = e;
+	pthread_mutex_unlock(&c->stripe[set % CACHE_STRIPES]);
 	free(old);
 }
 
@@ -366,7 +395,7 @@ static bool any_revoked(const struct revocations *r, const struct claims *c)
 
 static struct use_slot *use_find(struct token_cache *tc, const char *rid, int64_t exp_ms)
 {
-	size_t i = cache_slot((const unsigned char *)rid) % USE_SLOTS;
+	size_t i = hash_index((const unsigned char *)rid, USE_SLOTS);
 	for (size_t n = 0; n < USE_SLOTS; n++, i = (i + 1) % USE_SLOTS) {
 		struct use_slot *u = &tc->uses[i];
 		if (u->rid[0] && !strcmp(u->rid, rid))
@@ -451,6 +480,7 @@ static enum token_status check(struct vault *v, const char *token, const char *a
 		return TOKEN_INVALID;
 	crypto_generichash(hash, sizeof(hash), (const unsigned char *)token, len, NULL, 0);
 	if (!cache_get(v->tcache, hash, out, &lim)) {
+		atomic_fetch_add_explicit(&v->tcache->verifications, 1, memory_order_relaxed);
 		if (verify_cold(v, token, out, &lim) != TOKEN_OK)
 			return TOKEN_INVALID;
 		cache_put(v->tcache, hash, out, &lim);

@@ -46,6 +46,8 @@ unsigned perm_parse(const char *s);
 struct token_cache *token_cache_new(void);
 void token_cache_free(struct token_cache *c);
 void token_cache_clear(struct token_cache *c);
+/* How many token checks missed the cache and verified the chain, since start. */
+uint64_t token_cache_verifications(struct token_cache *c);
 
 struct revocations *revocations_new(void);
 void revocations_free(struct revocations *r);

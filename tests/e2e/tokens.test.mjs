@@ -352,6 +352,30 @@ describe('capability ceilings', () => {
   });
 });
 
+describe('verification cache', () => {
+  // Each miss is a full chain verification; a direct-mapped cache of 4,096 slots let two of 200 live tokens evict
+  // each other on alternate uses in 99 vaults out of 100 (the birthday bound), and every such use verified again.
+  test('200 live tokens used in turn are each verified once', async () => {
+    const verifications = async () => {
+      const res = await fetch(`${v.url}/metrics`, { headers: { 'x-auth-token': v.authToken, connection: 'close' } });
+      const m = (await res.text()).match(/^zkvault_token_verifications_total (\d+)$/m);
+      assert.ok(m, 'zkvault_token_verifications_total in /metrics');
+      return Number(m[1]);
+    };
+    const tokens = [];
+    for (let i = 0; i < 200; i++) {
+      const r = await v.call('POST', '/tokens', { body: { userId: randomUUID(), permissions: ['read'], allowedSecrets: ['api'] } });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      tokens.push(r.body.token);
+    }
+    const start = await verifications();
+    for (let pass = 0; pass < 3; pass++) {
+      for (const t of tokens) assert.equal((await v.get(t, 'api')).status, 200);
+      assert.equal(await verifications(), start + tokens.length, `after pass ${pass + 1}`);
+    }
+  });
+});
+
 describe('introspection', () => {
   test('RFC 7662 shape, management auth only', async () => {
     const root = await issue({ permissions: ['read', 'delete'], allowedSecrets: ['api'], aud: 'agent-1' });
