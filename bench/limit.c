@@ -387,7 +387,7 @@ int main(int argc, char *argv[])
 	struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, NULL,
 						MHD_OPTION_ARRAY, where,
 						MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-						MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+						MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16 * 1024,
 						MHD_OPTION_CONNECTION_TIMEOUT, 30u,
 						MHD_OPTION_CONNECTION_LIMIT, 4096u,
 						MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,

@@ -346,7 +346,7 @@ struct zk_http_server *zk_http_start(const struct zk_http_config *cfg, char *err
 		{ cfg->listen_fd > 0 ? MHD_OPTION_LISTEN_SOCKET : MHD_OPTION_SOCK_ADDR, cfg->listen_fd, &ss },
 		{ MHD_OPTION_THREAD_POOL_SIZE, cfg->threads ? cfg->threads : 1, NULL },
 		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s },
-		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->connection_memory ? cfg->connection_memory : 16 * 1024, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, 4096, NULL },
 		{ MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL },

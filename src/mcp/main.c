@@ -338,6 +338,7 @@ static int run_http(void)
 		.bind = opt.bind,
 		.port = (uint16_t)opt.port,
 		.threads = 2,
+		.connection_memory = 32 * 1024, /* a Bearer chain may be ZK_CHAIN_MAX_TOKEN (16 KiB) */
 		.routes = mcp_routes,
 		.nroutes = sizeof(mcp_routes) / sizeof(mcp_routes[0]),
 	};

@@ -16,7 +16,7 @@
 #define VAULTD_SESSION_SECONDS 1800
 #define VAULTD_MAX_VERSIONS 10
 #define VAULTD_NAME_MAX 255
-#define VAULTD_TOKEN_MAX 8192
+#define VAULTD_TOKEN_MAX 8192 /* leaves half of the 16 KiB connection pool (zk_http_config) to the rest */
 #define VAULTD_MAX_PROXIES 16
 
 struct vaultd_config {
