@@ -49,8 +49,9 @@ struct read_audit {
 	size_t used; /* entries [0, used) may be resident; see audit_release_idle */
 	int64_t last_checkpoint_ms;
 	/* The writer's, kept while it is busy (fresh buffers of this size would fault in at every flush): the text
-	   of a batch of reads, and a row as sealed. */
+	   of a batch of reads, and a row as sealed; the batch being built. */
 	struct scratch text, sealed;
+	struct batch *batch;
 };
 
 static void scratch_free(struct scratch *s)
@@ -82,6 +83,36 @@ static unsigned char *scratch_grow(struct scratch *s, size_t n, size_t keep)
 	return p;
 }
 
+#define READ_BATCH 256
+#define READ_TAKE 16
+#define BATCH_FIELDS 10 /* an entry of a batch row: docs/FORMAT.md §Audit log */
+#define BATCH_STRINGS (READ_BATCH * RF_COUNT)
+#define BATCH_SLOTS 4096 /* a power of two, over twice BATCH_STRINGS */
+
+/*
+ * A batch of reads as it is built: its distinct strings (each stored once, entries refer to them by index), and
+ * the entries. Kept with the scratch buffers while the writer is busy.
+ */
+struct batch {
+	struct scratch raw; /* the distinct strings, NUL-terminated, in order of first use */
+	size_t raw_len, nstrings;
+	uint32_t off[BATCH_STRINGS];
+	uint16_t slot[BATCH_SLOTS]; /* 1 + the index of the string hashed there; 0 when free */
+	struct scratch reads; /* the entries' text, comma-separated */
+	size_t reads_len, nreads;
+	int64_t t0;
+};
+
+static void batch_free(struct read_audit *ra)
+{
+	if (!ra->batch)
+		return;
+	scratch_free(&ra->batch->raw);
+	scratch_free(&ra->batch->reads);
+	free(ra->batch);
+	ra->batch = NULL;
+}
+
 struct read_audit *read_audit_new(void)
 {
 	struct read_audit *ra = calloc(1, sizeof(*ra));
@@ -104,6 +135,7 @@ void read_audit_free(struct read_audit *ra)
 	free(ra->ring);
 	scratch_free(&ra->text);
 	scratch_free(&ra->sealed);
+	batch_free(ra);
 	pthread_cond_destroy(&ra->drained);
 	pthread_mutex_destroy(&ra->lock);
 	free(ra);
@@ -302,7 +334,7 @@ static void put(struct text *t, const char *s, size_t n)
 	t->len += n;
 }
 
-#define PUT(t, lit) put((t), (lit), sizeof(lit) - 1)
+#define PUT(t, lit) put((t), "" lit, sizeof(lit) - 1) /* "" lit: string literals only */
 
 static void put_str(struct text *t, const char *s)
 {
@@ -351,7 +383,7 @@ static const char *iso_time(int64_t ms)
  * than the rest of the entry). Only when every string is printable ASCII with nothing to escape (ids, names,
  * addresses, fixed words); otherwise, or when it does not fit, 0, and the caller takes the jansson path.
  */
-static size_t event_text(char *buf, size_t cap, const struct audit_event *e, uint64_t seq, int part, int64_t ts,
+static size_t event_text(char *buf, size_t cap, const struct audit_event *e, uint64_t seq, int64_t ts,
 			 uint64_t count, const char *agent)
 {
 	const char *opt[][2] = { { "secretKey", e->secret_key }, { "targetUserId", e->target_user_id },
@@ -362,10 +394,6 @@ static size_t event_text(char *buf, size_t cap, const struct audit_event *e, uin
 		return 0;
 	PUT(&t, "{\"seq\":");
 	put_u64(&t, seq);
-	if (part >= 0) {
-		PUT(&t, ",\"part\":");
-		put_u64(&t, (uint64_t)part);
-	}
 	put_field(&t, "timestamp", iso_time(ts));
 	put_field(&t, "action", e->action);
 	put_field(&t, "userId", e->user_id ? e->user_id : "system");
@@ -394,13 +422,13 @@ static size_t event_text(char *buf, size_t cap, const struct audit_event *e, uin
  */
 #define ENTRY_BUF 1024
 
-static char *entry_text(char buf[ENTRY_BUF], size_t *n, const struct audit_event *e, uint64_t seq, int part,
-			int64_t ts, uint64_t count, const char *agent)
+static char *entry_text(char buf[ENTRY_BUF], size_t *n, const struct audit_event *e, uint64_t seq, int64_t ts,
+			uint64_t count, const char *agent)
 {
-	*n = event_text(buf, ENTRY_BUF, e, seq, part, ts, count, agent);
+	*n = event_text(buf, ENTRY_BUF, e, seq, ts, count, agent);
 	if (*n)
 		return buf;
-	json_t *o = event_json(e, seq, part, ts, count, agent);
+	json_t *o = event_json(e, seq, -1, ts, count, agent);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	*n = text ? strlen(text) : 0;
@@ -459,7 +487,7 @@ static int append_entry(struct vault *v, struct writer_state *st, const struct a
 {
 	char buf[ENTRY_BUF];
 	size_t n;
-	char *text = entry_text(buf, &n, e, st->audit_seq + 1, -1, ts, count, agent);
+	char *text = entry_text(buf, &n, e, st->audit_seq + 1, ts, count, agent);
 	if (!text)
 		return -1;
 	int rc = append_row(v, st, text, n, ts);
@@ -500,6 +528,7 @@ void audit_release_idle(struct vault *v)
 	pthread_mutex_unlock(&ra->lock);
 	scratch_free(&ra->text);
 	scratch_free(&ra->sealed);
+	batch_free(ra);
 }
 
 /* Takes up to max entries out of the ring into out; returns how many. */
@@ -537,34 +566,140 @@ static void reads_wipe(struct read_entry *r, size_t n)
 		sodium_memzero(&r[i], READ_ENTRY_SIZE(&r[i]));
 }
 
-/* Appends a read as entry `part` of the batch row seq to the batch text in ra->text, at *len. */
-static int batch_add(struct read_audit *ra, size_t *len, const struct read_entry *r, uint64_t seq, size_t part)
+/* Whether s can go into a JSON string: jansson refuses what is not UTF-8 (and the old path dropped such fields). */
+static bool json_ok(const char *s)
 {
-	struct audit_event e = read_event(r);
-	size_t n;
+	if (plain_ascii(s))
+		return true;
+	json_t *j = json_string(s);
+	json_decref(j);
+	return j != NULL;
+}
 
-	/* Room for the separator, an entry that fits ENTRY_BUF and the closing bracket. */
-	if (!scratch_grow(&ra->text, *len + 1 + ENTRY_BUF + 1, *len))
+/* The index of s in the batch's strings, adding it; -1 for an empty (absent) or unrepresentable string, -2 when
+   out of memory. */
+static long batch_string(struct batch *b, const char *s)
+{
+	size_t n = strlen(s), i;
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	if (!n)
 		return -1;
-	char *at = (char *)ra->text.p + *len + 1;
-	char *t = entry_text(at, &n, &e, seq, (int)part, r->second * 1000, r->count, read_field(r, RF_AGENT));
-	if (!t)
+	for (size_t k = 0; k < n; k++)
+		h = (h ^ (unsigned char)s[k]) * 16777619u;
+	for (i = h & (BATCH_SLOTS - 1); b->slot[i]; i = (i + 1) & (BATCH_SLOTS - 1))
+		if (!strcmp((const char *)b->raw.p + b->off[b->slot[i] - 1], s))
+			return b->slot[i] - 1;
+	if (!json_ok(s))
 		return -1;
-	if (t != at) {
-		bool room = scratch_grow(&ra->text, *len + 1 + n + 1, *len) != NULL;
-		if (room)
-			memcpy(ra->text.p + *len + 1, t, n);
-		zk_wipe_str(t);
-		if (!room)
-			return -1;
+	if (b->nstrings == BATCH_STRINGS || !scratch_grow(&b->raw, b->raw_len + n + 1, b->raw_len))
+		return -2;
+	memcpy(b->raw.p + b->raw_len, s, n + 1);
+	b->off[b->nstrings] = (uint32_t)b->raw_len;
+	b->raw_len += n + 1;
+	b->slot[i] = (uint16_t)(b->nstrings + 1);
+	return (long)b->nstrings++;
+}
+
+static void put_i64(struct text *t, int64_t v)
+{
+	if (v < 0) {
+		PUT(t, "-");
+		put_u64(t, (uint64_t)0 - (uint64_t)v);
+	} else {
+		put_u64(t, (uint64_t)v);
 	}
-	ra->text.p[*len] = part ? ',' : '[';
-	*len += 1 + n;
+}
+
+/* Appends a read to the batch: [second - t0, action, userId, secretKey, tokenId, agentId, error, ipAddress,
+   success, count], strings by index (docs/FORMAT.md §Audit log). */
+static int batch_add(struct batch *b, const struct read_entry *r)
+{
+	static const enum read_field order[] = { RF_ACTION, RF_USER, RF_KEY, RF_TOKEN, RF_AGENT, RF_ERROR, RF_IP };
+	char buf[BATCH_FIELDS * 22 + 8];
+	struct text t = { .p = buf, .cap = sizeof(buf), .ok = true };
+	long idx[sizeof(order) / sizeof(order[0])];
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if ((idx[i] = batch_string(b, read_field(r, order[i]))) < -1)
+			return -1;
+	if (idx[0] < 0)
+		return -1; /* every read has an action */
+	if (!b->nreads)
+		b->t0 = r->second;
+	PUT(&t, ",[");
+	put_i64(&t, r->second - b->t0);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		PUT(&t, ",");
+		put_i64(&t, idx[i]);
+	}
+	if (r->success)
+		PUT(&t, ",1,");
+	else
+		PUT(&t, ",0,");
+	put_u64(&t, r->count);
+	PUT(&t, "]");
+	size_t skip = b->nreads ? 0 : 1; /* no comma before the first */
+	if (!t.ok || !scratch_grow(&b->reads, b->reads_len + t.len, b->reads_len))
+		return -1;
+	memcpy(b->reads.p + b->reads_len, buf + skip, t.len - skip);
+	b->reads_len += t.len - skip;
+	b->nreads++;
 	return 0;
 }
 
-#define READ_BATCH 256
-#define READ_TAKE 16
+/* An empty batch, allocated on first use; NULL when out of memory. */
+static struct batch *batch_begin(struct read_audit *ra)
+{
+	struct batch *b = ra->batch;
+	if (!b && !(b = ra->batch = calloc(1, sizeof(*b))))
+		return NULL;
+	if (b->raw_len)
+		sodium_memzero(b->raw.p, b->raw_len);
+	if (b->reads_len)
+		sodium_memzero(b->reads.p, b->reads_len);
+	if (b->nstrings)
+		memset(b->slot, 0, sizeof(b->slot));
+	b->raw_len = b->nstrings = b->reads_len = b->nreads = 0;
+	return b;
+}
+
+/* The row's text into ra->text: {"seq":S,"t":T,"strings":[...],"reads":[...]}. Returns its length, 0 on error. */
+static size_t batch_text(struct read_audit *ra, const struct batch *b, uint64_t seq)
+{
+	size_t cap = 64 + 6 * b->raw_len + 3 * b->nstrings + b->reads_len;
+	struct text t = { .cap = cap, .ok = true };
+
+	if (!(t.p = (char *)scratch_grow(&ra->text, cap, 0)))
+		return 0;
+	PUT(&t, "{\"seq\":");
+	put_u64(&t, seq);
+	PUT(&t, ",\"t\":");
+	put_i64(&t, b->t0);
+	PUT(&t, ",\"strings\":[");
+	for (size_t i = 0; i < b->nstrings; i++) {
+		const char *s = (const char *)b->raw.p + b->off[i];
+		if (i)
+			PUT(&t, ",");
+		if (plain_ascii(s)) {
+			PUT(&t, "\"");
+			put_str(&t, s);
+			PUT(&t, "\"");
+		} else {
+			json_t *j = json_string(s);
+			char *x = j ? json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+			json_decref(j);
+			if (!x)
+				return 0;
+			put_str(&t, x);
+			zk_wipe_str(x);
+		}
+	}
+	PUT(&t, "],\"reads\":[");
+	put(&t, (const char *)b->reads.p, b->reads_len);
+	PUT(&t, "]}");
+	return t.ok ? t.len : 0;
+}
 
 /*
  * The reads taken in one go become one row: a JSON array of their entries, each with the row's seq and its
@@ -586,7 +721,8 @@ void audit_flush_reads(struct vault *v, struct writer_state *st)
 		if (!n)
 			break;
 		done += n;
-		if (n == 1 || !v->keys || !v->initialized) {
+		struct batch *b = NULL;
+		if (n == 1 || !v->keys || !v->initialized || !(b = batch_begin(ra))) {
 			for (size_t i = 0; i < n && v->initialized; i++) {
 				struct audit_event e = read_event(&r[i]);
 				append_entry(v, st, &e, r[i].second * 1000, r[i].count, read_field(&r[i], RF_AGENT));
@@ -594,29 +730,27 @@ void audit_flush_reads(struct vault *v, struct writer_state *st)
 			reads_wipe(r, n);
 			continue;
 		}
-		uint64_t seq = st->audit_seq + 1;
-		size_t len = 0, parts = 0;
 		int64_t ts = 0;
 		int rc = 0;
 		for (;;) {
 			for (size_t i = 0; i < n && rc == 0; i++) {
-				rc = batch_add(ra, &len, &r[i], seq, parts++);
+				rc = batch_add(b, &r[i]);
 				if (r[i].second * 1000 > ts)
 					ts = r[i].second * 1000;
 			}
 			reads_wipe(r, n);
-			if (rc != 0 || parts >= READ_BATCH)
+			if (rc != 0 || b->nreads >= READ_BATCH)
 				break;
-			n = take_reads(ra, r, READ_BATCH - parts < READ_TAKE ? READ_BATCH - parts : READ_TAKE);
+			n = take_reads(ra, r, READ_BATCH - b->nreads < READ_TAKE ? READ_BATCH - b->nreads : READ_TAKE);
 			if (!n)
 				break;
 			done += n;
 		}
-		if (rc == 0) {
-			ra->text.p[len++] = ']';
+		size_t len = rc == 0 ? batch_text(ra, b, st->audit_seq + 1) : 0;
+		if (len) {
 			append_row(v, st, (const char *)ra->text.p, len, ts);
+			sodium_memzero(ra->text.p, len);
 		}
-		sodium_memzero(ra->text.p, len);
 	}
 }
 
@@ -749,15 +883,73 @@ out:
 	return rc;
 }
 
+#define AUDIT_SECONDS_MAX 253402300799 /* 9999-12-31T23:59:59Z */
+
+/* A compact batch of reads (docs/FORMAT.md §Audit log): {"seq","t","strings","reads"}, every index checked. */
+static bool batch_ok(const json_t *o, uint64_t seq)
+{
+	const json_t *strings = json_object_get(o, "strings"), *reads = json_object_get(o, "reads");
+	json_int_t t0 = json_integer_value(json_object_get(o, "t")), ns = (json_int_t)json_array_size(strings);
+	size_t i, j;
+	json_t *r, *x;
+
+	if (json_integer_value(json_object_get(o, "seq")) != (json_int_t)seq ||
+	    !json_is_integer(json_object_get(o, "t")) || t0 < 0 || t0 > AUDIT_SECONDS_MAX || !json_is_array(strings) ||
+	    !json_is_array(reads) || !json_array_size(reads))
+		return false;
+	json_array_foreach(strings, i, x)
+		if (!json_is_string(x))
+			return false;
+	json_array_foreach(reads, i, r) {
+		if (!json_is_array(r) || json_array_size(r) != BATCH_FIELDS)
+			return false;
+		json_array_foreach(r, j, x) {
+			json_int_t n = json_integer_value(x);
+			if (!json_is_integer(x) || (j == 0 && (t0 + n < 0 || t0 + n > AUDIT_SECONDS_MAX)) ||
+			    (j >= 1 && j <= 7 && (n < (j == 1 ? 0 : -1) || n >= ns)) || (j == 8 && n != 0 && n != 1) ||
+			    (j == 9 && n < 1))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* The entries of a compact batch, oldest first, each as the plain entry it stands for with its "part". */
+static json_t *batch_expand(const json_t *o, uint64_t seq)
+{
+	const json_t *strings = json_object_get(o, "strings"), *reads = json_object_get(o, "reads");
+	json_int_t t0 = json_integer_value(json_object_get(o, "t"));
+	json_t *out = json_array(), *r;
+	size_t i;
+
+	json_array_foreach(reads, i, r) {
+		const char *f[BATCH_FIELDS - 3];
+		for (size_t k = 0; k < BATCH_FIELDS - 3; k++) {
+			json_int_t n = json_integer_value(json_array_get(r, k + 1));
+			f[k] = n < 0 ? NULL : json_string_value(json_array_get(strings, (size_t)n));
+		}
+		struct audit_event e = { .action = f[0], .user_id = f[1], .secret_key = f[2], .token_id = f[3],
+					 .error = f[5], .ip = f[6],
+					 .success = json_integer_value(json_array_get(r, 8)) == 1 };
+		int64_t ts = (t0 + json_integer_value(json_array_get(r, 0))) * 1000;
+		json_array_append_new(out, event_json(&e, seq, (int)i, ts,
+						      (uint64_t)json_integer_value(json_array_get(r, 9)), f[4]));
+	}
+	return out;
+}
+
 /*
  * An entry carries the seq of its row (for a sealed entry that is what binds it to the row). A batch of reads,
- * an array of entries that all carry the row's seq, is only ever an AEAD row.
+ * compact or (as written before 2026-11-27) an array of entries that all carry the row's seq, is only ever an
+ * AEAD row.
  */
 static bool entries_ok(const json_t *o, int kind, uint64_t seq)
 {
 	size_t i;
 	json_t *e;
 
+	if (json_is_object(o) && json_object_get(o, "reads"))
+		return kind == AUDIT_AEAD && batch_ok(o, seq);
 	if (json_is_object(o))
 		return json_integer_value(json_object_get(o, "seq")) == (json_int_t)seq;
 	if (!json_is_array(o) || kind != AUDIT_AEAD || !json_array_size(o))
@@ -801,6 +993,23 @@ static json_t *open_entry_with(struct vault *v, const struct zk_keys *k, uint64_
 	return o;
 }
 
+json_t *audit_entries(json_t *row, int kind, uint64_t seq)
+{
+	json_t *out;
+	if (!row || !entries_ok(row, kind, seq)) {
+		json_decref(row);
+		return NULL;
+	}
+	if (json_is_array(row))
+		return row;
+	if (json_object_get(row, "reads"))
+		out = batch_expand(row, seq);
+	else
+		json_array_append(out = json_array(), row);
+	json_decref(row);
+	return out;
+}
+
 json_t *audit_query(struct vault *v, const char *secret_key, long limit)
 {
 	json_t *logs = json_array();
@@ -810,15 +1019,15 @@ json_t *audit_query(struct vault *v, const char *secret_key, long limit)
 	if (sqlite3_prepare_v2(v->rodb, "SELECT seq, kind, blob FROM audit ORDER BY seq DESC", -1, &q, NULL) ==
 	    SQLITE_OK) {
 		while ((long)json_array_size(logs) < limit && sqlite3_step(q) == SQLITE_ROW) {
-			json_t *o = open_entry(v, (uint64_t)sqlite3_column_int64(q, 0), sqlite3_column_int(q, 1),
-					       sqlite3_column_blob(q, 2), (size_t)sqlite3_column_bytes(q, 2));
+			uint64_t seq = (uint64_t)sqlite3_column_int64(q, 0);
+			int kind = sqlite3_column_int(q, 1);
+			json_t *o = audit_entries(open_entry(v, seq, kind, sqlite3_column_blob(q, 2),
+							     (size_t)sqlite3_column_bytes(q, 2)), kind, seq);
 			if (!o)
-				o = json_pack("{sIss}", "seq", (json_int_t)sqlite3_column_int64(q, 0), "error",
-					      "entry cannot be decrypted");
-			/* A batch of reads (an array, oldest first) lists its entries newest first, like the rows. */
-			size_t parts = json_is_array(o) ? json_array_size(o) : 1;
-			for (size_t i = parts; i-- > 0 && (long)json_array_size(logs) < limit;) {
-				json_t *e = json_is_array(o) ? json_array_get(o, i) : o;
+				o = json_pack("[{sIss}]", "seq", (json_int_t)seq, "error", "entry cannot be decrypted");
+			/* A batch of reads (oldest first) lists its entries newest first, like the rows. */
+			for (size_t i = json_array_size(o); i-- > 0 && (long)json_array_size(logs) < limit;) {
+				json_t *e = json_array_get(o, i);
 				const char *k = json_string_value(json_object_get(e, "secretKey"));
 				if (!secret_key || (k && !strcmp(k, secret_key)))
 					json_array_append(logs, e);

@@ -21,6 +21,13 @@ struct audit_event {
 	bool success;
 };
 
+/*
+ * The entries of an audit row's opened plaintext (kind 1 or 2, row seq), oldest first: one for a plain entry,
+ * each entry of a batch of reads (compact or, as written before 2026-11-27, an array) with its "part". Takes the
+ * reference to row; NULL when it is not a valid row of that kind and seq (docs/FORMAT.md §Audit log).
+ */
+json_t *audit_entries(json_t *row, int kind, uint64_t seq);
+
 /* Writer thread, inside a transaction. */
 int audit_append(struct vault *v, struct writer_state *st, const struct audit_event *e);
 int audit_load_state(struct vault *v, struct writer_state *st);

@@ -530,8 +530,14 @@ describe('audit', () => {
     const rounds = 30;
     for (let round = 0; round < rounds; round++)
       for (const n of names) for (const r of readers) reads.push([r, n]);
-    const answers = await Promise.all(reads.map(([r, n]) => v.get(r.token, n)));
-    for (const a of answers) assertJson(a, 200);
+    const started = Date.now() - 1000;
+    // The same burst has denials in it.
+    const answers = await Promise.all([
+      ...reads.map(([r, n]) => v.get(r.token, n)),
+      ...names.map(() => v.get(readers[1].token, 'no-batch')),
+    ]);
+    answers.slice(0, reads.length).forEach((a) => assertJson(a, 200));
+    answers.slice(reads.length).forEach((a) => assertJson(a, 403));
     const ids = new Set(readers.map((r) => r.id));
     const mineOf = (logs) => logs.filter((e) => e.action === 'secret.read' && ids.has(e.tokenId));
     const sum = (logs) => mineOf(logs).reduce((n, e) => n + (e.count ?? 1), 0);
@@ -547,8 +553,25 @@ describe('audit', () => {
       assert.ok(l.every((e) => e.secretKey === names[i]));
       assert.ok(newestFirst(l), 'newest first');
     });
-    // Reads taken from the buffer together are one row: entries sharing its seq, parts numbered from 0.
+    // Every field of every entry, batched or not, is what was read, by whom, from where and when.
     const logs = await v.audit('?limit=1000');
+    const byToken = new Map(readers.map((r) => [r.id, r]));
+    for (const e of logs.filter((x) => ids.has(x.tokenId) && x.action.startsWith('secret.read'))) {
+      const r = byToken.get(e.tokenId);
+      assert.equal(e.userId, r.userId);
+      assert.equal(e.ipAddress, '127.0.0.1');
+      const when = Date.parse(e.timestamp);
+      assert.ok(when >= started && when <= Date.now() && e.timestamp.endsWith('.000Z'), e.timestamp);
+      if (e.action === 'secret.read') {
+        assert.deepEqual([e.success, e.error], [true, undefined]);
+        assert.match(e.secretKey, /^batch-\d+$/);
+      } else {
+        assert.deepEqual([e.action, e.success, e.error, e.secretKey, r], ['secret.read.denied', false, 'Access denied', 'no-batch', readers[1]]);
+      }
+    }
+    const denied = logs.filter((x) => x.action === 'secret.read.denied' && x.tokenId === readers[1].id);
+    assert.equal(denied.reduce((n, e) => n + (e.count ?? 1), 0), names.length, 'every denial counted once');
+    // Reads taken from the buffer together are one row: entries sharing its seq, parts numbered from 0.
     assert.ok(newestFirst(logs), 'newest first');
     const rows = new Map();
     for (const e of mineOf(logs)) rows.set(e.seq, (rows.get(e.seq) ?? 0) + 1);
