@@ -7,7 +7,7 @@ packages=(
 	libsodium-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev
 	libargon2-dev libcmocka-dev libseccomp-dev liboath-dev libqrencode-dev libpq-dev libhiredis-dev
 	libgnutls28-dev libgfshare-dev
-	nodejs npm curl wrk sqlite3 procps
+	nodejs npm curl wrk sqlite3 procps openssl
 )
 
 missing=()

@@ -354,10 +354,14 @@ struct zk_http_server *zk_http_start(const struct zk_http_config *cfg, char *err
 		{ s->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->tls_key },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	errno = 0;
 	s->daemon = MHD_start_daemon(flags, cfg->port, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts,
 				     MHD_OPTION_END);
 	if (!s->daemon) {
-		if (cfg->listen_fd > 0)
+		/* A pair GnuTLS cannot use fails before any socket call: errno says nothing then. */
+		if (s->tls_cert && errno != EADDRINUSE && errno != EACCES && errno != EADDRNOTAVAIL)
+			snprintf(err, errlen, "cannot start TLS with that certificate and key (the reason is above)");
+		else if (cfg->listen_fd > 0)
 			snprintf(err, errlen, "cannot serve the inherited socket (fd %d): %s", cfg->listen_fd,
 				 strerror(errno));
 		else
