@@ -2,7 +2,7 @@
 // across restarts, `--verify-audit` against a tampered log, and the integrity check of the record index.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp } from 'node:fs/promises';
+import { cp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { assertJson, mkTmp, newestFirst, newPassword, rmTmp, sqlite, uuid, Vaultd, waitFor } from './lib/vaultd.mjs';
@@ -71,6 +71,18 @@ describe('restart', () => {
     assertJson(await v.get(all.token, 'keep-0'), 200, { key: 'keep-0', value: 'kept value 0 v2', metadata: { i: 0 }, version: 2 });
     assertJson(await v.cap(all.token, 'GET', '/secrets/keep-0?version=1'), 200,
       { key: 'keep-0', value: 'kept value 0', metadata: { i: 0 }, version: 1 });
+  });
+
+  test('SIGINT is a clean exit too; the process never writes a core dump', async () => {
+    assertJson(await v.unlockRaw(password), 200);
+    // Core dumps off (they would hold the unlocked keys): a zero core size limit, soft and hard.
+    const limits = await readFile(`/proc/${v.proc.pid}/limits`, 'utf8');
+    assert.match(limits, /^Max core file size\s+0\s+0\s+bytes\s*$/m);
+    assert.deepEqual(await v.stop('SIGINT'), { code: 0, signal: null }, 'SIGINT is a clean exit');
+    await v.start();
+    assert.equal((await v.status()).unlocked, false);
+    assertJson(await v.unlockRaw(password), 200, { success: true, expiresIn: 1800, secretCount: 4 });
+    await readAll(all.token);
   });
 
   test('every write acknowledged before kill -9 survives (concurrent writes)', async () => {
