@@ -39,7 +39,7 @@ struct zk_http_req {
 	const char *param[ZK_HTTP_MAX_PARAMS];
 	char *path_copy;
 	unsigned char *body;
-	size_t body_len;
+	size_t body_len, body_cap; /* body_cap: bytes allocated, room for the NUL after body_len included */
 	bool body_too_large;
 	char peer[48];
 
