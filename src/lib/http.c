@@ -87,6 +87,8 @@ static bool route_matches(const char *pattern, char *path, const char *param[ZK_
 	return true;
 }
 
+_Static_assert(sizeof(struct zk_http_req) < 1000, "a request must stay out of malloc's large bins (http.h)");
+
 static void match_route(struct zk_http_server *s, struct zk_http_req *r)
 {
 	bool path_known = false;
