@@ -120,7 +120,16 @@ struct read_audit *read_audit_new(void)
 		free(ra);
 		return NULL;
 	}
-	pthread_mutex_init(&ra->lock, NULL);
+	/*
+	 * Adaptive: every read takes this lock, from every HTTP thread, and holds it for a copy. A plain mutex made
+	 * a contended read sleep in the kernel (futex) and wait to be scheduled again, on a busy machine for a time
+	 * slice; spinning for the length of a copy does not.
+	 */
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&ra->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
 	pthread_cond_init(&ra->drained, NULL);
 	ra->last_checkpoint_ms = zk_mono_ms();
 	return ra;
