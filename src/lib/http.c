@@ -172,8 +172,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct zk_http_req *r = *con_cls;
 
 	if (!r) {
-		if (!(r = calloc(1, sizeof(*r))))
+		/* malloc and memset, not calloc: glibc's calloc skips the per-thread cache and takes the arena's
+		   lock, which the HTTP threads then contend for on every request. */
+		if (!(r = malloc(sizeof(*r))))
 			return MHD_NO;
+		memset(r, 0, sizeof(*r));
 		r->conn = conn;
 		r->method = method;
 		r->path = url;
