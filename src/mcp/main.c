@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -21,6 +20,7 @@
 #include "lib/mem.h"
 #include "lib/shutdown.h"
 #include "lib/subcommands.h"
+#include "lib/thread.h"
 #include "mcp/mcp.h"
 #include "mcp/vault.h"
 
@@ -253,18 +253,13 @@ static void *http_thread(void *arg)
 static void start_http_job(struct zk_http_req *r, void *arg)
 {
 	struct http_job *j = arg;
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&th, &attr, http_thread, j) != 0) {
+	if (zk_thread_detached(http_thread, j) != 0) {
 		zk_wipe_str(j->token);
 		free(j);
 		atomic_fetch_sub(&inflight, 1);
 		http_rpc_error(r, 503, MCP_INTERNAL_ERROR, "Server busy");
 		zk_http_resume(r);
 	}
-	pthread_attr_destroy(&attr);
 }
 
 static bool accepts_json(const char *accept)

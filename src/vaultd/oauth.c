@@ -21,6 +21,7 @@
 #include "lib/clock.h"
 #include "lib/libcurl.h"
 #include "lib/mem.h"
+#include "lib/thread.h"
 #include "vaultd/audit.h"
 #include "vaultd/limiter.h"
 #include "vaultd/personal.h"
@@ -216,26 +217,60 @@ const char *oauth_start_problem(const json_t *body)
 	return NULL;
 }
 
-struct start_task {
+/*
+ * The OAuth steps that talk to the provider run on a thread of their own, so that no HTTP thread waits on the
+ * network: the request is suspended (zk_http_defer), and the thread runs the step and resumes it, unless a
+ * writer job took the request over to answer once the tokens are stored (the step then set r to NULL).
+ */
+struct task {
 	struct vault *v;
 	struct zk_http_req *r;
+	void (*run)(struct task *t);
+	void (*free)(struct task *t);
+};
+
+static void *task_thread(void *p)
+{
+	struct task *t = p;
+	t->run(t);
+	if (t->r)
+		zk_http_resume(t->r);
+	t->free(t);
+	return NULL;
+}
+
+/* zk_http_defer's hook: starts the task's thread, detached. */
+static void defer_task(struct zk_http_req *r, void *arg)
+{
+	struct task *t = arg;
+	if (zk_thread_detached(task_thread, t) != 0) {
+		t->free(t);
+		zk_http_error(r, 500, "Internal error", NULL);
+		zk_http_resume(r);
+	}
+}
+
+struct start_task {
+	struct task task; /* first: a struct task * is a struct start_task * */
 	json_t *body;
 	char service[PERSONAL_ID_MAX + 1];
 };
 
-static void start_task_free(struct start_task *t)
+static void start_task_free(struct task *task)
 {
+	struct start_task *t = (struct start_task *)task;
 	json_decref(t->body);
 	free(t);
 }
 
-static void run_start(struct start_task *t)
+static void run_start(struct task *task)
 {
+	struct start_task *t = (struct start_task *)task;
 	json_t *b = t->body, *disc = NULL;
 	const char *issuer = json_string_value(json_object_get(b, "issuer"));
 	const char *authz = json_string_value(json_object_get(b, "authorizationEndpoint"));
 	const char *token = json_string_value(json_object_get(b, "tokenEndpoint"));
-	struct zk_http_req *r = t->r;
+	struct zk_http_req *r = t->task.r;
 
 	if (issuer) {
 		char url[2200];
@@ -332,40 +367,10 @@ static void run_start(struct start_task *t)
 	pthread_mutex_unlock(&flows.lock);
 	sodium_memzero(&f, sizeof(f));
 	zk_wipe_str(url);
-	audit_async(t->v, "oauth.started", "owner", NULL, true, NULL, NULL);
+	audit_async(t->task.v, "oauth.started", "owner", NULL, true, NULL, NULL);
 	zk_http_reply(r, 200, reply);
 out:
 	json_decref(disc);
-}
-
-static void *start_thread(void *p)
-{
-	struct start_task *t = p;
-	run_start(t);
-	zk_http_resume(t->r);
-	start_task_free(t);
-	return NULL;
-}
-
-/* Runs fn(arg) on a detached thread; false when no thread could be made. */
-static bool spawn(void *arg, void *(*fn)(void *))
-{
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	int rc = pthread_create(&th, &attr, fn, arg);
-	pthread_attr_destroy(&attr);
-	return rc == 0;
-}
-
-static void defer_start(struct zk_http_req *r, void *arg)
-{
-	if (!spawn(arg, start_thread)) {
-		start_task_free(arg);
-		zk_http_error(r, 500, "Internal error", NULL);
-		zk_http_resume(r);
-	}
 }
 
 void handle_oauth_start(struct zk_http_req *r, void *app)
@@ -401,11 +406,10 @@ void handle_oauth_start(struct zk_http_req *r, void *app)
 		zk_http_error(r, 500, "Internal error", NULL);
 		return;
 	}
-	t->v = v;
-	t->r = r;
+	t->task = (struct task){ v, r, run_start, start_task_free };
 	t->body = body;
 	snprintf(t->service, sizeof(t->service), "%s", r->param[0]);
-	zk_http_defer(r, defer_start, t);
+	zk_http_defer(r, defer_task, t);
 }
 
 /* The callback: the flow (taken out of the table), the code, then the exchange on a thread of its own. */
@@ -443,23 +447,24 @@ static struct personal_write *integration_write(struct zk_http_req *r, const cha
 }
 
 struct callback_task {
-	struct vault *v;
-	struct zk_http_req *r;
+	struct task task; /* first */
 	struct oauth_flow f;
 	char *code;
 	char ip[48];
 };
 
-static void callback_task_free(struct callback_task *t)
+static void callback_task_free(struct task *task)
 {
+	struct callback_task *t = (struct callback_task *)task;
 	flow_clear(&t->f);
 	zk_wipe_str(t->code);
 	free(t);
 }
 
-static void run_callback(struct callback_task *t)
+static void run_callback(struct task *task)
 {
-	struct zk_http_req *r = t->r;
+	struct callback_task *t = (struct callback_task *)task;
+	struct zk_http_req *r = t->task.r;
 	struct oauth_flow *f = &t->f;
 	char *form = NULL;
 	long status;
@@ -478,7 +483,7 @@ static void run_callback(struct callback_task *t)
 	const char *access = json_string_value(json_object_get(tok, "access_token"));
 	if (status != 200 || !access || !*access) {
 		const char *err = json_string_value(json_object_get(tok, "error"));
-		audit_async(t->v, "oauth.failed", "owner", NULL, false, err ? err : "token exchange failed", t->ip);
+		audit_async(t->task.v, "oauth.failed", "owner", NULL, false, err ? err : "token exchange failed", t->ip);
 		zk_http_reply(r, 502, json_pack("{ssssss}", "error", "The provider refused the code exchange", "code",
 						"OAUTH_EXCHANGE", "details", err ? err : "no access_token"));
 		json_decref(tok);
@@ -522,27 +527,8 @@ static void run_callback(struct callback_task *t)
 	snprintf(a->ip, sizeof(a->ip), "%s", t->ip);
 	a->reply = json_pack("{sbssss}", "success", 1, "service", f->service, "message",
 			     "Connected. The tokens are stored in your vault; you can close this window.");
-	writer_submit(t->v->writer, j); /* its done() answers and resumes r */
-	t->r = NULL;
-}
-
-static void *callback_thread(void *p)
-{
-	struct callback_task *t = p;
-	run_callback(t);
-	if (t->r)
-		zk_http_resume(t->r);
-	callback_task_free(t);
-	return NULL;
-}
-
-static void defer_callback(struct zk_http_req *r, void *arg)
-{
-	if (!spawn(arg, callback_thread)) {
-		callback_task_free(arg);
-		zk_http_error(r, 500, "Internal error", NULL);
-		zk_http_resume(r);
-	}
+	writer_submit(t->task.v->writer, j); /* its done() answers and resumes r */
+	t->task.r = NULL;
 }
 
 void handle_oauth_callback(struct zk_http_req *r, void *app)
@@ -594,21 +580,20 @@ void handle_oauth_callback(struct zk_http_req *r, void *app)
 		char details[160];
 		snprintf(details, sizeof(details), "%.120s", err ? err : "code: Required");
 		audit_async(v, "oauth.failed", "owner", NULL, false, details, ip);
-		callback_task_free(t);
+		callback_task_free(&t->task);
 		zk_http_reply(r, 400, json_pack("{ssssss}", "error", "Authorization failed", "code", "OAUTH_DENIED",
 						"details", details));
 		return;
 	}
-	t->v = v;
-	t->r = r;
+	t->task = (struct task){ v, r, run_callback, callback_task_free };
 	t->code = zk_wipe_strdup(code);
 	snprintf(t->ip, sizeof(t->ip), "%s", ip);
 	if (!t->code || zk_curl_global_init() != 0) {
-		callback_task_free(t);
+		callback_task_free(&t->task);
 		zk_http_error(r, 500, "Internal error", NULL);
 		return;
 	}
-	zk_http_defer(r, defer_callback, t);
+	zk_http_defer(r, defer_task, t);
 }
 
 /*
@@ -630,21 +615,22 @@ bool oauth_refresh_due(const json_t *rec)
 }
 
 struct refresh_task {
-	struct vault *v;
-	struct zk_http_req *r;
+	struct task task; /* first */
 	json_t *rec;
 	int mode; /* 0: management (no credential in the answer), 1: capability read */
 	char user[130], jti[33], ip[48];
 };
 
-static void refresh_task_free(struct refresh_task *t)
+static void refresh_task_free(struct task *task)
 {
+	struct refresh_task *t = (struct refresh_task *)task;
 	json_decref(t->rec);
 	free(t);
 }
 
-static void run_refresh(struct refresh_task *t)
+static void run_refresh(struct task *task)
 {
+	struct refresh_task *t = (struct refresh_task *)task;
 	json_t *rec = t->rec, *meta = json_object_get(rec, "metadata"), *cred = json_object_get(rec, "credential");
 	const char *endpoint = json_string_value(json_object_get(meta, "tokenEndpoint"));
 	const char *client_id = json_string_value(json_object_get(meta, "clientId"));
@@ -663,16 +649,16 @@ static void run_refresh(struct refresh_task *t)
 	const char *access = json_string_value(json_object_get(tok, "access_token"));
 	if (status != 200 || !access || !*access) {
 		const char *err = json_string_value(json_object_get(tok, "error"));
-		audit_async_target(t->v, "oauth.refresh_failed", t->user, name, false, err ? err : "refresh failed",
+		audit_async_target(t->task.v, "oauth.refresh_failed", t->user, name, false, err ? err : "refresh failed",
 				   t->ip);
 		if (t->mode == 0) {
-			zk_http_reply(t->r, 502, json_pack("{ssssss}", "error", "The provider refused the refresh", "code",
+			zk_http_reply(t->task.r, 502, json_pack("{ssssss}", "error", "The provider refused the refresh", "code",
 							   "OAUTH_REFRESH", "details", err ? err : "no access_token"));
 		} else {
 			/* The stored tokens, as they are: the caller sees the expiry and the failure. */
 			json_t *view = integration_view(rec, true);
 			json_object_set_new(view, "refreshFailed", json_true());
-			zk_http_reply(t->r, 200, view);
+			zk_http_reply(t->task.r, 200, view);
 		}
 		json_decref(tok);
 		return;
@@ -693,7 +679,7 @@ static void run_refresh(struct refresh_task *t)
 	json_object_set_new(plain, "updatedBy", json_string("oauth-refresh"));
 
 	struct job *j;
-	struct personal_write *a = integration_write(t->r, name, plain, &j);
+	struct personal_write *a = integration_write(t->task.r, name, plain, &j);
 	if (!a)
 		return;
 	a->reply_as_is = true;
@@ -707,27 +693,8 @@ static void run_refresh(struct refresh_task *t)
 		a->reply = integration_view(plain, true);
 		json_object_set_new(a->reply, "refreshed", json_true());
 	}
-	writer_submit(t->v->writer, j);
-	t->r = NULL;
-}
-
-static void *refresh_thread(void *p)
-{
-	struct refresh_task *t = p;
-	run_refresh(t);
-	if (t->r)
-		zk_http_resume(t->r);
-	refresh_task_free(t);
-	return NULL;
-}
-
-static void defer_refresh(struct zk_http_req *r, void *arg)
-{
-	if (!spawn(arg, refresh_thread)) {
-		refresh_task_free(arg);
-		zk_http_error(r, 500, "Internal error", NULL);
-		zk_http_resume(r);
-	}
+	writer_submit(t->task.v->writer, j);
+	t->task.r = NULL;
 }
 
 void oauth_refresh(struct vault *v, struct zk_http_req *r, json_t *rec, bool capability, const char *user,
@@ -740,14 +707,13 @@ void oauth_refresh(struct vault *v, struct zk_http_req *r, json_t *rec, bool cap
 		zk_http_error(r, 500, "Internal error", NULL);
 		return;
 	}
-	t->v = v;
-	t->r = r;
+	t->task = (struct task){ v, r, run_refresh, refresh_task_free };
 	t->rec = rec;
 	t->mode = capability ? 1 : 0;
 	snprintf(t->user, sizeof(t->user), "%s", user ? user : "owner");
 	snprintf(t->jti, sizeof(t->jti), "%s", jti ? jti : "");
 	snprintf(t->ip, sizeof(t->ip), "%s", ip ? ip : "");
-	zk_http_defer(r, defer_refresh, t);
+	zk_http_defer(r, defer_task, t);
 }
 
 void handle_oauth_refresh(struct zk_http_req *r, void *app)

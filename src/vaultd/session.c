@@ -6,6 +6,7 @@
 #include "lib/clock.h"
 #include "lib/mem.h"
 #include "lib/ocmt.h"
+#include "lib/thread.h"
 #include "vaultd/audit.h"
 #include "vaultd/common.h"
 #include "vaultd/limiter.h"
@@ -641,15 +642,10 @@ static void *kdf_thread(void *p)
 static void start_kdf(struct zk_http_req *r, void *arg)
 {
 	struct kdf_task *t = arg;
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&th, &attr, kdf_thread, t) != 0) {
+	if (zk_thread_detached(kdf_thread, t) != 0) {
 		kdf_fail(t, 500, "Internal error", NULL);
 		kdf_task_free(t);
 	}
-	pthread_attr_destroy(&attr);
 }
 
 struct kdf_task *kdf_task_new(struct vault *v, struct zk_http_req *r, void (*run)(struct kdf_task *t),

@@ -9,7 +9,6 @@
 #include "vaultd/use.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "lib/clock.h"
 #include "lib/libcurl.h"
 #include "lib/mem.h"
+#include "lib/thread.h"
 #include "vaultd/audit.h"
 #include "vaultd/common.h"
 #include "vaultd/limiter.h"
@@ -873,17 +873,12 @@ static void *use_thread(void *arg)
 static void start_use(struct zk_http_req *r, void *arg)
 {
 	struct use_job *j = arg;
-	pthread_t th;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&th, &attr, use_thread, j) != 0) {
+	if (zk_thread_detached(use_thread, j) != 0) {
 		use_job_free(j);
 		zk_http_error(r, 503, "Too many requests in flight; try again", "USE_BUSY");
 		zk_http_resume(r);
 		atomic_fetch_sub(&inflight, 1);
 	}
-	pthread_attr_destroy(&attr);
 }
 
 void handle_secret_use(struct zk_http_req *r, void *app)
