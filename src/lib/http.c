@@ -67,6 +67,8 @@ static bool route_matches(const char *pattern, char *path, const char *param[ZK_
 			return false;
 		p++;
 		u++;
+		if (*p != ':' && *p != *u) /* most routes differ at a segment's first byte: no need to measure it */
+			return false;
 		const char *pend = strchrnul(p, '/');
 		char *uend = strchrnul(u, '/');
 		if (*p == ':') {
