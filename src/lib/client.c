@@ -97,8 +97,7 @@ void zk_response_clear(struct zk_response *res)
 
 /* The response body, in wiped memory. */
 struct body {
-	char *p;
-	size_t len, cap;
+	struct zk_wipe_buf buf;
 	bool too_big;
 };
 
@@ -107,27 +106,11 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 	struct body *b = arg;
 	size_t n = size * nmemb;
 
-	if (n > ZK_CLIENT_MAX_RESPONSE - b->len) {
+	if (n > ZK_CLIENT_MAX_RESPONSE - b->buf.len) {
 		b->too_big = true;
 		return 0;
 	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *q = zk_wipe_malloc(cap);
-		if (!q)
-			return 0;
-		if (b->p)
-			memcpy(q, b->p, b->len);
-		zk_wipe_free(b->p);
-		b->p = q;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
+	return zk_wipe_buf_append(&b->buf, data, n) == 0 ? n : 0;
 }
 
 /* Loopback addresses never go through a proxy: the credential would leave the machine in clear. */
@@ -212,8 +195,8 @@ static int call_once(struct zk_client *c, const char *method, const char *path, 
 		goto out;
 	}
 	curl_sym.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
-	if (b.len) {
-		json_t *o = json_loadb(b.p, b.len, 0, NULL);
+	if (b.buf.len) {
+		json_t *o = json_loadb(b.buf.p, b.buf.len, 0, NULL);
 		if (json_is_object(o))
 			res->body = o;
 		else
@@ -226,7 +209,7 @@ out:
 	curl_sym.curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	curl_sym.curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_sym.curl_slist_free_all(headers);
-	zk_wipe_free(b.p);
+	zk_wipe_free(b.buf.p);
 	free(url);
 	free(no_proxy);
 	return rc;

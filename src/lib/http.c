@@ -213,26 +213,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			r->body_too_large = true;
 			return MHD_YES;
 		}
-		if (r->body_len + n + 1 > r->body_cap) {
-			/* Doubling: libmicrohttpd hands a big upload over in pieces of a few KB, and copying all that came
-			   before at every piece made a 1 MiB body cost hundreds of MB of copying. */
-			size_t cap = r->body_cap ? r->body_cap : 1024;
-			while (cap < r->body_len + n + 1)
-				cap *= 2;
-			if (cap > ZK_HTTP_MAX_BODY + 1)
-				cap = ZK_HTTP_MAX_BODY + 1;
-			unsigned char *nb = zk_wipe_malloc(cap);
-			if (!nb)
-				return MHD_NO;
-			if (r->body)
-				memcpy(nb, r->body, r->body_len);
-			zk_wipe_free(r->body);
-			r->body = nb;
-			r->body_cap = cap;
-		}
-		memcpy(r->body + r->body_len, upload_data, n);
-		r->body_len += n;
-		r->body[r->body_len] = '\0';
+		struct zk_wipe_buf b = { (char *)r->body, r->body_len, r->body_cap };
+		if (zk_wipe_buf_append(&b, upload_data, n) != 0)
+			return MHD_NO;
+		r->body = (unsigned char *)b.p;
+		r->body_len = b.len;
+		r->body_cap = b.cap;
 		return MHD_YES;
 	}
 

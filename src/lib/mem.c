@@ -56,6 +56,29 @@ void *zk_wipe_realloc(void *ptr, size_t n)
 	return q;
 }
 
+int zk_wipe_buf_append(struct zk_wipe_buf *b, const void *data, size_t n)
+{
+	if (b->len > SIZE_MAX / 4 || n > SIZE_MAX / 4 - b->len) /* the doubling below cannot overflow */
+		return -1;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *q = zk_wipe_malloc(cap);
+		if (!q)
+			return -1;
+		if (b->p)
+			memcpy(q, b->p, b->len);
+		zk_wipe_free(b->p);
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
 void *zk_wipe_calloc(size_t count, size_t size)
 {
 	if (size && count > SIZE_MAX / size)
