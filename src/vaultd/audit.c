@@ -7,6 +7,7 @@
 
 #include "lib/clock.h"
 #include "lib/mem.h"
+#include "lib/thread.h"
 
 #define RING_SIZE 4096
 #define CHECKPOINT_EVERY 1000
@@ -94,12 +95,12 @@ static unsigned char *scratch_grow(struct scratch *s, size_t n, size_t keep)
  * the entries. Kept with the scratch buffers while the writer is busy.
  */
 struct batch {
-	struct scratch raw; /* the distinct strings, NUL-terminated, in order of first use */
-	size_t raw_len, nstrings;
+	struct zk_wipe_buf raw; /* the distinct strings, NUL-terminated, in order of first use */
+	size_t nstrings;
 	uint32_t off[BATCH_STRINGS];
 	uint16_t slot[BATCH_SLOTS]; /* 1 + the index of the string hashed there; 0 when free */
-	struct scratch reads; /* the entries' text, comma-separated */
-	size_t reads_len, nreads;
+	struct zk_wipe_buf reads; /* the entries' text, comma-separated */
+	size_t nreads;
 	int64_t t0;
 };
 
@@ -107,8 +108,8 @@ static void batch_free(struct read_audit *ra)
 {
 	if (!ra->batch)
 		return;
-	scratch_free(&ra->batch->raw);
-	scratch_free(&ra->batch->reads);
+	zk_wipe_free(ra->batch->raw.p);
+	zk_wipe_free(ra->batch->reads.p);
 	free(ra->batch);
 	ra->batch = NULL;
 }
@@ -120,16 +121,7 @@ struct read_audit *read_audit_new(void)
 		free(ra);
 		return NULL;
 	}
-	/*
-	 * Adaptive: every read takes this lock, from every HTTP thread, and holds it for a copy. A plain mutex made
-	 * a contended read sleep in the kernel (futex) and wait to be scheduled again, on a busy machine for a time
-	 * slice; spinning for the length of a copy does not.
-	 */
-	pthread_mutexattr_t attr;
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-	pthread_mutex_init(&ra->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	zk_mutex_init_adaptive(&ra->lock); /* every read takes it, from every HTTP thread */
 	pthread_cond_init(&ra->drained, NULL);
 	ra->last_checkpoint_ms = zk_mono_ms();
 	return ra;
@@ -597,15 +589,14 @@ static long batch_string(struct batch *b, const char *s)
 	for (size_t k = 0; k < n; k++)
 		h = (h ^ (unsigned char)s[k]) * 16777619u;
 	for (i = h & (BATCH_SLOTS - 1); b->slot[i]; i = (i + 1) & (BATCH_SLOTS - 1))
-		if (!strcmp((const char *)b->raw.p + b->off[b->slot[i] - 1], s))
+		if (!strcmp(b->raw.p + b->off[b->slot[i] - 1], s))
 			return b->slot[i] - 1;
 	if (!json_ok(s))
 		return -1;
-	if (b->nstrings == BATCH_STRINGS || !scratch_grow(&b->raw, b->raw_len + n + 1, b->raw_len))
+	size_t off = b->raw.len;
+	if (b->nstrings == BATCH_STRINGS || zk_wipe_buf_append(&b->raw, s, n + 1) != 0)
 		return -2;
-	memcpy(b->raw.p + b->raw_len, s, n + 1);
-	b->off[b->nstrings] = (uint32_t)b->raw_len;
-	b->raw_len += n + 1;
+	b->off[b->nstrings] = (uint32_t)off;
 	b->slot[i] = (uint16_t)(b->nstrings + 1);
 	return (long)b->nstrings++;
 }
@@ -649,10 +640,8 @@ static int batch_add(struct batch *b, const struct read_entry *r)
 	put_u64(&t, r->count);
 	PUT(&t, "]");
 	size_t skip = b->nreads ? 0 : 1; /* no comma before the first */
-	if (!t.ok || !scratch_grow(&b->reads, b->reads_len + t.len, b->reads_len))
+	if (!t.ok || zk_wipe_buf_append(&b->reads, buf + skip, t.len - skip) != 0)
 		return -1;
-	memcpy(b->reads.p + b->reads_len, buf + skip, t.len - skip);
-	b->reads_len += t.len - skip;
 	b->nreads++;
 	return 0;
 }
@@ -663,20 +652,20 @@ static struct batch *batch_begin(struct read_audit *ra)
 	struct batch *b = ra->batch;
 	if (!b && !(b = ra->batch = calloc(1, sizeof(*b))))
 		return NULL;
-	if (b->raw_len)
-		sodium_memzero(b->raw.p, b->raw_len);
-	if (b->reads_len)
-		sodium_memzero(b->reads.p, b->reads_len);
+	if (b->raw.len)
+		sodium_memzero(b->raw.p, b->raw.len);
+	if (b->reads.len)
+		sodium_memzero(b->reads.p, b->reads.len);
 	if (b->nstrings)
 		memset(b->slot, 0, sizeof(b->slot));
-	b->raw_len = b->nstrings = b->reads_len = b->nreads = 0;
+	b->raw.len = b->nstrings = b->reads.len = b->nreads = 0;
 	return b;
 }
 
 /* The row's text into ra->text: {"seq":S,"t":T,"strings":[...],"reads":[...]}. Returns its length, 0 on error. */
 static size_t batch_text(struct read_audit *ra, const struct batch *b, uint64_t seq)
 {
-	size_t cap = 64 + 6 * b->raw_len + 3 * b->nstrings + b->reads_len;
+	size_t cap = 64 + 6 * b->raw.len + 3 * b->nstrings + b->reads.len;
 	struct text t = { .cap = cap, .ok = true };
 
 	if (!(t.p = (char *)scratch_grow(&ra->text, cap, 0)))
@@ -687,7 +676,7 @@ static size_t batch_text(struct read_audit *ra, const struct batch *b, uint64_t 
 	put_i64(&t, b->t0);
 	PUT(&t, ",\"strings\":[");
 	for (size_t i = 0; i < b->nstrings; i++) {
-		const char *s = (const char *)b->raw.p + b->off[i];
+		const char *s = b->raw.p + b->off[i];
 		if (i)
 			PUT(&t, ",");
 		if (plain_ascii(s)) {
@@ -705,14 +694,14 @@ static size_t batch_text(struct read_audit *ra, const struct batch *b, uint64_t 
 		}
 	}
 	PUT(&t, "],\"reads\":[");
-	put(&t, (const char *)b->reads.p, b->reads_len);
+	put(&t, b->reads.p, b->reads.len);
 	PUT(&t, "]}");
 	return t.ok ? t.len : 0;
 }
 
 /*
- * The reads taken in one go become one row: a JSON array of their entries, each with the row's seq and its
- * "part" (docs/FORMAT.md). Under a load of distinct (token, secret) pairs that is one seal, one chain hash and
+ * The reads taken in one go become one row, each distinct string stored once (batch_text; docs/FORMAT.md §Audit
+ * log). Under a load of distinct (token, secret) pairs that is one seal, one chain hash and
  * one INSERT per batch instead of per read. A batch of one is an ordinary entry; so is every read while the
  * vault is locked (each sealed to the audit public key). The writer takes READ_TAKE entries per hold of the
  * ring's lock, so that readers are not kept waiting while a batch is formatted.

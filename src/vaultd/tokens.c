@@ -9,6 +9,7 @@
 #include "lib/clock.h"
 #include "lib/mem.h"
 #include "lib/paseto.h"
+#include "lib/thread.h"
 #include "lib/tokenchain.h"
 #include "vaultd/ceilings.h"
 #include "vaultd/revlist.h"
@@ -75,13 +76,8 @@ struct token_cache *token_cache_new(void)
 		return NULL;
 	}
 	memset(c->slots, 0, CACHE_SLOTS * sizeof(*c->slots));
-	/* Adaptive, like the read-audit ring's lock (audit.c): held for a copy, taken by every request. */
-	pthread_mutexattr_t attr;
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
 	for (int i = 0; i < CACHE_STRIPES; i++)
-		pthread_mutex_init(&c->stripe[i], &attr);
-	pthread_mutexattr_destroy(&attr);
+		zk_mutex_init_adaptive(&c->stripe[i]); /* taken by every request */
 	pthread_mutex_init(&c->use_lock, NULL);
 	return c;
 }
