@@ -267,7 +267,7 @@ static void *writer_main(void *arg)
 #ifdef __GLIBC__
 		/*
 		 * A second without work: give SQLite's page caches and the free pages of the malloc arenas back (a
-		 * load leaves the HTTP threads' arenas holding the connections' 64 KB pools), so an idle vault's RSS
+		 * load leaves the HTTP threads' arenas holding the connections' 16 KiB pools), so an idle vault's RSS
 		 * is what it holds, not its peak.
 		 */
 		if (!batch && !trimmed && now - last_flush >= 1000) {
