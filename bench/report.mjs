@@ -100,6 +100,12 @@ if (values.rss_unlocked_kb) {
     row('  the same, PSS / USS (shared library pages divided / not counted) MB',
       `${fmt(mb(values.mem_unlocked.pss_kb), 1)} / ${fmt(mb(values.mem_unlocked.uss_kb), 1)}`, '', '', '(shown)', null);
   }
+  if (values.rss_limit_kb && values.mem_limit) {
+    results.rss.baseline = { rss_mb: mb(values.rss_limit_kb), pss_mb: mb(values.mem_limit.pss_kb), uss_mb: mb(values.mem_limit.uss_kb) };
+    row('  the bare baseline holding the same 1,000 secrets and 100 tokens, after the same reads: RSS (PSS / USS) MB',
+      `${fmt(mb(values.rss_limit_kb), 1)} (${fmt(mb(values.mem_limit.pss_kb), 1)} / ${fmt(mb(values.mem_limit.uss_kb), 1)})`,
+      '', '', '(shown: the libraries\' floor)', null);
+  }
   row('RSS after lock MB', fmt(mb(values.rss_locked_kb), 1), '', '', '(shown)', null);
 }
 

@@ -288,6 +288,16 @@ compare read-rotate $CONNS_HI "$ROUNDS" read.lua BENCH_MODE=rotate BENCH_KEYS=10
 compare read-rotate $CONNS_LO "$ROUNDS" read.lua BENCH_MODE=rotate BENCH_KEYS=1000
 LOAD_END=$(date +%s.%N)
 
+# The floor under the idle RSS: a second bare baseline holding what the vault holds (the same 1,000 secrets and
+# 100 tokens), after one run of the same rotating reads, measured when vaultd is. It maps the same
+# libmicrohttpd, GnuTLS and libsodium, so what vaultd holds above it is its own: SQLite, its code, its state.
+"$LIMIT" --tokens "$WORK/tokens" --secrets 1000 --port-file "$WORK/limit-rss.port" 2>/dev/null &
+LR=$!
+PIDS+=("$LR")
+wait_file "$WORK/limit-rss.port"
+run_wrk rss-baseline baseline "http://127.0.0.1:$(cat "$WORK/limit-rss.port")" "$LR" $CONNS_HI read.lua \
+	BENCH_MODE=rotate BENCH_KEYS=1000
+
 # ---- cold start and idle RSS (10 s after the load) ---------------------------------------------------------
 say "cold start (20 starts of a locked vault to its first /health answer)"
 "$COLDSTART" 20 -- "$BUILD/zkvault" vaultd --port '{PORT}' --data-dir "$WORK/cold/data" --group-id bench \
@@ -309,6 +319,9 @@ value wake_limit_ms "[$(paste -sd, "$WORK/wake.limit")]"
 sleep "$(awk -v e="$LOAD_END" -v n="$(date +%s.%N)" 'BEGIN { s = 10 - (n - e); print (s > 0 ? s : 0) }')"
 value rss_unlocked_kb "$(rss_kb "$V")"
 value mem_unlocked "$(mem_json "$V")"
+value rss_limit_kb "$(rss_kb "$LR")"
+value mem_limit "$(mem_json "$LR")"
+kill "$LR"
 smaps_by_object "$V" >"$BUILD/bench/rss-unlocked.txt"
 say "idle RSS unlocked, 1,000 secrets, 100 cached tokens: $(rss_kb "$V") kB"
 
