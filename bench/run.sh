@@ -195,24 +195,18 @@ LU=http://127.0.0.1:$(cat "$WORK/limit.port")
 run_wrk() {
 	local phase=$1 server=$2 url=$3 pid=$4 conns=$5 script=$6
 	shift 6
-	local out b0 t0 b1 t1 p0 p1 c0 c1
+	local b0 t0 b1 t1 p0 p1 c0 c1
 	read -r b0 t0 < <(machine_ticks)
 	p0=$(proc_ticks "$pid")
 	child_cpu >"$WORK/c0"
-	out=$(env BENCH_TOKENS="$WORK/tokens" BENCH_TOKEN="$WTOKEN" "$@" \
-		wrk -t2 -c"$conns" -d"${SECS}s" --latency -s "$HERE/$script" "$url" 2>&1) || die "wrk failed: $out"
+	local json rc=0
+	json=$("$HERE/wrk.sh" "$url" "$script" "$conns" "$SECS" BENCH_TOKENS="$WORK/tokens" BENCH_TOKEN="$WTOKEN" "$@") || rc=$?
+	((rc != 3)) || die "REFUSED: $phase on $server had non-2xx answers or socket errors (above); no figures are reported"
+	((rc == 0)) || die "wrk failed in $phase/$server (above)"
 	child_cpu >"$WORK/c1"
 	p1=$(proc_ticks "$pid")
 	c0=$(cat "$WORK/c0") c1=$(cat "$WORK/c1")
 	read -r b1 t1 < <(machine_ticks)
-	local json
-	json=$(sed -n 's/^BENCHJSON //p' <<<"$out")
-	[ -n "$json" ] || die "no result from wrk in $phase/$server: $out"
-	if grep -q 'Non-2xx or 3xx responses' <<<"$out" || ! grep -q '"non2xx":0,"connect":0,"read":0,"write":0,"timeout":0' <<<"$json"; then
-		printf '%s\n' "$out" >&2
-		diagnose "$url" "$script" "$@"
-		die "REFUSED: $phase on $server had non-2xx answers or socket errors; no figures are reported"
-	fi
 	# Foreign CPU: what the machine spent beyond the server and wrk during the run, in % of all cores.
 	local hz
 	hz=$(getconf CLK_TCK)
@@ -232,24 +226,6 @@ run_wrk() {
 		"$(sed 's/.*"p99_us":\([0-9]*\).*/\1/' <<<"$json")" \
 		"$(awk -v c="$server_cpu_s" -v n="$reqs" 'BEGIN { printf "%.1f", n ? 1e6 * c / n : 0 }')" \
 		"$(awk -v c="$wrk_cpu_s" -v n="$reqs" 'BEGIN { printf "%.1f", n ? 1e6 * c / n : 0 }')" "$foreign")"
-}
-
-# On a refusal, a short re-run that records which statuses came back.
-diagnose() {
-	local url=$1 script=$2
-	shift 2
-	cat >"$WORK/diag.lua" <<EOF
-dofile("$HERE/$script")
-local seen = {}
-function response(status, headers, body)
-  if (status < 200 or status > 299) and not seen[status] then
-    seen[status] = true
-    io.write("status " .. status .. ": " .. body:sub(1, 160) .. "\n")
-  end
-end
-EOF
-	env "$@" BENCH_TOKENS="$WORK/tokens" BENCH_TOKEN="$WTOKEN" wrk -t2 -c64 -d1s -s "$WORK/diag.lua" "$url" 2>&1 |
-		grep '^status' >&2 || true
 }
 
 # compare PHASE CONNS ROUNDS SCRIPT ENV...: alternates baseline and vaultd (ABBA order against drift).
