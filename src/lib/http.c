@@ -209,16 +209,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0;
 		if (r->body_too_large || r->replied)
 			return MHD_YES;
-		if (n > ZK_HTTP_MAX_BODY - r->body_len) {
+		if (n > ZK_HTTP_MAX_BODY - r->body.len) {
 			r->body_too_large = true;
 			return MHD_YES;
 		}
-		struct zk_wipe_buf b = { (char *)r->body, r->body_len, r->body_cap };
-		if (zk_wipe_buf_append(&b, upload_data, n) != 0)
+		if (zk_wipe_buf_append(&r->body, upload_data, n) != 0)
 			return MHD_NO;
-		r->body = (unsigned char *)b.p;
-		r->body_len = b.len;
-		r->body_cap = b.cap;
 		return MHD_YES;
 	}
 
@@ -264,7 +260,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		atomic_fetch_sub(&s->busy, 1);
 	if (s->cfg.cleanup)
 		s->cfg.cleanup(r, s->cfg.app);
-	zk_wipe_free(r->body);
+	zk_wipe_free(r->body.p);
 	zk_wipe_free(r->reply);
 	free(r->path_copy);
 	free(r);

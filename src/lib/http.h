@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/mem.h"
+
 #define ZK_HTTP_MAX_BODY (1u << 20)
 /* An oversize upload up to this size is read (and dropped) before its 413, so the client sees the answer. */
 #define ZK_HTTP_DRAIN_MAX (16u << 20)
@@ -40,8 +42,7 @@ struct zk_http_req {
 	const char *path;
 	const char *param[ZK_HTTP_MAX_PARAMS];
 	char *path_copy;
-	unsigned char *body;
-	size_t body_len, body_cap; /* body_cap: bytes allocated, room for the NUL after body_len included */
+	struct zk_wipe_buf body; /* the request body, NUL-terminated */
 	bool body_too_large;
 	char peer[48];
 

@@ -236,7 +236,7 @@ static void *http_thread(void *arg)
 
 	snprintf(s.version, sizeof(s.version), "%s", j->version);
 	vc.agent_id = agent_for(j->token, &agent_owned);
-	char *reply = mcp_handle(&s, (const char *)r->body, r->body_len, &no_id);
+	char *reply = mcp_handle(&s, r->body.p, r->body.len, &no_id);
 	mcp_vault_close(&vc);
 	zk_wipe_str(agent_owned);
 	zk_wipe_str(j->token);

@@ -79,7 +79,7 @@ void validation_error(struct zk_http_req *r, const char *what, const char *detai
 bool body_object(struct zk_http_req *r, json_t **out)
 {
 	char details[96];
-	const char *what = validate_parse_body(out, r->body, r->body_len, details, sizeof(details));
+	const char *what = validate_parse_body(out, (const unsigned char *)r->body.p, r->body.len, details, sizeof(details));
 	if (what) {
 		validation_error(r, what, details);
 		return false;
